@@ -1,0 +1,125 @@
+"""Numpy reference executor of the IR (float64): the ground truth every pass is tested against."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cgap.errors import CgapError
+from cgap.ir import ops
+from cgap.ir.network import INPUT, Network
+
+
+def _pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Return (N, C, OH, OW, KH, KW) sliding windows of an NCHW array."""
+    win = sliding_window_view(x, kernel, axis=(2, 3))
+    return win[:, :, :: stride[0], :: stride[1]]
+
+
+def conv2d(x: np.ndarray, op: ops.Conv2d) -> np.ndarray:
+    """Return the NCHW output of a (grouped) convolution."""
+    win = _windows(_pad(x, op.pads), op.kernel, op.stride)
+    g, cin, cout = op.groups, op.in_channels // op.groups, op.out_channels // op.groups
+    outs = []
+    for gi in range(g):
+        w = op.weight[gi * cout:(gi + 1) * cout].astype(np.float64)
+        part = win[:, gi * cin:(gi + 1) * cin]
+        outs.append(np.einsum("nchwij,ocij->nohw", part, w, optimize=True))
+    y = np.concatenate(outs, axis=1) if g > 1 else outs[0]
+    if op.bias is not None:
+        y = y + op.bias.astype(np.float64)[None, :, None, None]
+    return y
+
+
+def batchnorm(x: np.ndarray, op: ops.BatchNorm) -> np.ndarray:
+    """Return inference-mode batch normalisation of an N×C×... array."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv = op.scale.astype(np.float64) / np.sqrt(op.var.astype(np.float64) + op.eps)
+    return (x - op.mean.reshape(shape)) * inv.reshape(shape) + op.bias.reshape(shape)
+
+
+def maxpool(x: np.ndarray, op: ops.MaxPool) -> np.ndarray:
+    """Return max pooling of an NCHW array (padding is -inf, ceil mode honoured)."""
+    return _pool(x, op, np.max, -np.inf)
+
+
+def avgpool(x: np.ndarray, op: ops.AvgPool) -> np.ndarray:
+    """Return average pooling of an NCHW array, ONNX ``count_include_pad`` semantics."""
+    total = _pool(x, op, np.sum, 0.0)
+    if op.count_include_pad and not op.ceil_mode:
+        return total / (op.kernel[0] * op.kernel[1])
+    ones = np.ones((1, 1) + x.shape[2:])
+    counts = _pool(ones, op, np.sum, 0.0)
+    if op.count_include_pad:  # ceil mode: only explicit padding counts
+        counts = _pool(_pad(ones, op.pads, 1.0), ops.AvgPool(op.kernel, op.stride, (0, 0, 0, 0), op.ceil_mode), np.sum, 0.0)
+    return total / counts
+
+
+def _pool(x: np.ndarray, op: ops._Pool, reduce: Callable, fill: float) -> np.ndarray:
+    _, oh, ow = op.infer_shape([x.shape[1:]])
+    top, left, bottom, right = op.pads
+    need_h = (oh - 1) * op.stride[0] + op.kernel[0] - (x.shape[2] + top + bottom)
+    need_w = (ow - 1) * op.stride[1] + op.kernel[1] - (x.shape[3] + left + right)
+    padded = _pad(x, (top, left, bottom + max(need_h, 0), right + max(need_w, 0)), fill)
+    win = _windows(padded, op.kernel, op.stride)[:, :, :oh, :ow]
+    return reduce(win, axis=(4, 5))
+
+
+def linear(x: np.ndarray, op: ops.Linear) -> np.ndarray:
+    """Return x @ W.T + b for an (N, in) array."""
+    y = x @ op.weight.astype(np.float64).T
+    return y + op.bias if op.bias is not None else y
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Return the softmax over the last axis."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+KERNELS: dict[str, Callable[..., np.ndarray]] = {
+    "Conv2d": lambda op, x: conv2d(x, op),
+    "BatchNorm": lambda op, x: batchnorm(x, op),
+    "ReLU": lambda op, x: np.maximum(x, 0.0),
+    "MaxPool": lambda op, x: maxpool(x, op),
+    "AvgPool": lambda op, x: avgpool(x, op),
+    "GlobalAvgPool": lambda op, x: x.mean(axis=(2, 3), keepdims=True),
+    "Add": lambda op, a, b: a + b,
+    "Flatten": lambda op, x: x.reshape(x.shape[0], -1),
+    "Linear": lambda op, x: linear(x, op),
+    "Softmax": lambda op, x: softmax(x),
+}
+
+
+def run(net: Network, x: np.ndarray, keep: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+    """Execute ``net`` on a batch ``x`` of shape (N, *input_shape).
+
+    Returns the output array (float64), or with ``keep=True`` a dict of every node's output.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[1:] != tuple(net.input_shape):
+        raise CgapError(f"input batch shape {x.shape[1:]} != network input {tuple(net.input_shape)}")
+    values: dict[str, np.ndarray] = {INPUT: x}
+    for node in net.nodes:
+        missing = [k for k in _required_arrays(node.op) if getattr(node.op, k) is None]
+        if missing:
+            raise CgapError(f"node {node.name!r} ({node.op.kind}) has no {missing[0]} array to execute with")
+        values[node.name] = KERNELS[node.op.kind](node.op, *(values[s] for s in node.inputs))
+    return values if keep else values[net.output]
+
+
+def _required_arrays(op: ops.Op) -> tuple[str, ...]:
+    if isinstance(op, (ops.Conv2d, ops.Linear)):
+        return ("weight", "bias") if op.has_bias else ("weight",)
+    if isinstance(op, ops.BatchNorm):
+        return ("scale", "bias", "mean", "var")
+    return ()
