@@ -150,6 +150,6 @@ class Network:
             "layers": [r.as_dict() for r in rows],
         }
 
-    def with_nodes(self, nodes: list[Node] | tuple[Node, ...], output: str | None = None) -> "Network":
+    def with_nodes(self, nodes: list[Node] | tuple[Node, ...], output: str | None = None) -> Network:
         """Return a copy with new nodes (and optionally a new output), re-validated."""
         return replace(self, nodes=tuple(nodes), output=output or self.output)

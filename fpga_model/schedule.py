@@ -1,0 +1,346 @@
+"""Engine schedule: fuse IR nodes into engine layers and choose each layer's tiles for a HwConfig.
+
+This module is the contract between the HLS code generator and the simulator: the generated
+engine runs exactly the loop nest described here, and the simulator costs exactly these trip
+counts.  Neither re-derives them.
+
+Engine layer kinds (``EngineLayer.kind``):
+
+``conv``  Conv2d (BN folded) or Linear as a 1×1 conv on a 1×1 map, with optional residual add
+          on store, ReLU and a fused non-overlapping pool (kernel == stride, no padding).
+``pool``  A max/avg pool that could not be fused, with optional ReLU.
+``gap``   Global average pool.
+``add``   A residual add that could not be fused into a conv's store, with optional ReLU.
+
+Loop nest of a ``conv`` layer (Tox = Nox, Tif = Nif)::
+
+    for f0 in range(0, Nof, Tof):                 # output-channel tiles (weights loaded once per f0)
+      for y0 in range(0, Noy, Toy):               # output-row tiles (input rows Tiy = (Toy-1)*S + Nky)
+        load input tile, [residual tile]
+        for of in range(0, tof, Pof):             # tof = min(Tof, Nof - f0)
+          for oy in range(0, toy, Poy):           # toy = min(Toy, Noy - y0)
+            for ox in range(0, Nox, Pox):
+              for i in range(Nif): for ky in range(Nky): for kx in range(Nkx):   # II=1 pipeline
+                  Pox*Poy*Pof MACs
+        store output tile (+residual, ReLU, pool)
+
+``compute_iterations`` is the total trip count of the II=1 body over all tiles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from cgap.errors import CgapError
+from cgap.ir import INPUT, Network, ops
+from fpga_model.hw import HwConfig
+
+
+class ScheduleError(CgapError):
+    """The network cannot run on the engine (unsupported op pattern, or a layer fits no tile)."""
+
+
+@dataclass(frozen=True)
+class EngineLayer:
+    """One entry of the engine's layer table.
+
+    Tensor names are IR node names (or ``"input"``); ``nodes`` lists the IR nodes fused here.
+    Shapes: input (Nif, Niy, Nix) before padding, output (Nof, Noy, Nox) after the fused pool;
+    ``conv_out`` is (Nof, Noy, Nox) of the MAC array before pooling.
+    """
+
+    name: str
+    kind: str
+    nodes: tuple[str, ...]
+    input: str
+    output: str
+    residual: str | None
+    in_shape: tuple[int, int, int]
+    conv_out: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    relu: bool = False
+    pool: str | None = None          # "max" | "avg" for a pool fused on a conv's store (kernel == stride)
+    pool_kernel: tuple[int, int] = (1, 1)
+    count_include_pad: bool = False  # avg ``pool`` layers only (ONNX semantics)
+    toy: int = 0
+    tof: int = 0
+
+    @property
+    def tiy(self) -> int:
+        """Return the input rows one output-row tile needs, halo included."""
+        return (self.toy - 1) * self.stride[0] + self.kernel[0]
+
+    @property
+    def macs(self) -> int:
+        """Return the useful multiply-accumulates of this layer (0 for non-conv kinds)."""
+        if self.kind != "conv":
+            return 0
+        nof, noy, nox = self.conv_out
+        return nof * noy * nox * self.in_shape[0] * self.kernel[0] * self.kernel[1]
+
+
+def tiles(total: int, size: int) -> list[int]:
+    """Return the actual sizes of consecutive tiles of ``size`` covering ``total``."""
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
+    """Return the II=1 pipeline trip count of ``layer`` summed over all tiles (see module doc)."""
+    if layer.kind == "conv":
+        nof, noy, nox = layer.conv_out
+        per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
+        per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
+        return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
+    c, oh, ow = layer.out_shape
+    per_f = sum(math.ceil(t / hw.pof) for t in tiles(c, layer.tof))
+    if layer.kind == "pool":
+        window = layer.kernel[0] * layer.kernel[1]
+        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox) * window
+    if layer.kind == "gap":
+        _, ih, iw = layer.in_shape
+        return per_f * math.ceil(ih / hw.poy) * math.ceil(iw / hw.pox)
+    if layer.kind == "add":
+        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox)
+    raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------- fusion
+
+def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], 1, 1) if len(shape) == 1 else (shape[0], shape[1], shape[2])
+
+
+class _Fuser:
+    """Walks the IR in order and groups nodes into engine layers (see module doc)."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.alias: dict[str, str] = {INPUT: INPUT}   # IR name -> engine tensor name
+        self.done: set[str] = set()
+        self.layers: list[EngineLayer] = []
+
+    def resolve(self, name: str) -> str:
+        return self.alias[name]
+
+    def sole_consumer(self, name: str) -> object | None:
+        users = self.net.consumers(name)
+        if len(users) != 1 or name == self.net.output:
+            return None
+        return users[0]
+
+    def produced(self, name: str) -> bool:
+        return name in self.alias
+
+    def run(self) -> list[EngineLayer]:
+        for node in self.net.nodes:
+            if node.name in self.done:
+                continue
+            handler = _HANDLERS.get(node.op.kind)
+            if handler is None:
+                raise ScheduleError(f"node {node.name!r}: op {node.op.kind} cannot run on the engine here "
+                                    "(it must follow a Conv2d/Linear, pool or add)")
+            handler(self, node)
+        return self.layers
+
+    def emit(self, layer: EngineLayer, fused: list) -> None:
+        self.layers.append(layer)
+        for n in fused:
+            self.done.add(n.name)
+            self.alias[n.name] = layer.output
+
+    def absorb_tail(self, chain: list, allow_add: bool, allow_pool: bool) -> dict:
+        """Extend ``chain`` with BN, Add, ReLU, pool (in that order) where legal; return the fused options."""
+        opts: dict = {"residual": None, "relu": False, "pool": None, "pool_kernel": (1, 1)}
+        nxt = self.sole_consumer(chain[-1].name)
+        if allow_add and nxt is not None and isinstance(nxt.op, ops.BatchNorm):
+            chain.append(nxt)
+            nxt = self.sole_consumer(nxt.name)
+        if allow_add and nxt is not None and isinstance(nxt.op, ops.Add):
+            other = [s for s in nxt.inputs if s != chain[-1].name]
+            if len(other) == 1 and self.produced(other[0]):
+                opts["residual"] = self.resolve(other[0])
+                chain.append(nxt)
+                nxt = self.sole_consumer(nxt.name)
+        if nxt is not None and isinstance(nxt.op, ops.ReLU):
+            opts["relu"] = True
+            chain.append(nxt)
+            nxt = self.sole_consumer(nxt.name)
+        if allow_pool and nxt is not None and _fusable_pool(nxt.op, self.net.shapes[chain[-1].name]):
+            opts["pool"] = "max" if isinstance(nxt.op, ops.MaxPool) else "avg"
+            opts["pool_kernel"] = nxt.op.kernel
+            chain.append(nxt)
+        return opts
+
+
+def _fusable_pool(op: ops.Op, shape: tuple[int, ...]) -> bool:
+    if not isinstance(op, (ops.MaxPool, ops.AvgPool)) or len(shape) != 3:
+        return False
+    k = op.kernel
+    return (op.stride == k and not any(op.pads) and not op.ceil_mode
+            and shape[1] % k[0] == 0 and shape[2] % k[1] == 0)
+
+
+def _conv(f: _Fuser, node) -> None:
+    op = node.op
+    chain = [node]
+    is_conv = isinstance(op, ops.Conv2d)
+    if is_conv and op.groups != 1:
+        raise ScheduleError(f"node {node.name!r}: grouped convolution (groups={op.groups}) is not supported by the engine")
+    opts = f.absorb_tail(chain, allow_add=True, allow_pool=is_conv)
+    in_shape = _chw(f.net.shapes[node.inputs[0]])
+    if not is_conv:
+        in_shape = (op.in_features, 1, 1)
+    f.emit(EngineLayer(
+        name=node.name, kind="conv", nodes=tuple(n.name for n in chain), input=f.resolve(node.inputs[0]),
+        output=chain[-1].name, in_shape=in_shape, conv_out=_chw(f.net.shapes[node.name]),
+        out_shape=_chw(f.net.shapes[chain[-1].name]),
+        kernel=op.kernel if is_conv else (1, 1), stride=op.stride if is_conv else (1, 1),
+        pads=op.pads if is_conv else (0, 0, 0, 0), **opts), chain)
+
+
+def _pool(f: _Fuser, node) -> None:
+    op = node.op
+    if op.ceil_mode:
+        raise ScheduleError(f"node {node.name!r}: ceil_mode pooling is not supported by the engine")
+    chain = [node]
+    opts = f.absorb_tail(chain, allow_add=False, allow_pool=False)
+    shape = _chw(f.net.shapes[node.name])
+    f.emit(EngineLayer(
+        name=node.name, kind="pool", nodes=tuple(n.name for n in chain), input=f.resolve(node.inputs[0]),
+        output=chain[-1].name, residual=None, in_shape=_chw(f.net.shapes[node.inputs[0]]), conv_out=shape,
+        out_shape=shape, kernel=op.kernel, stride=op.stride, pads=op.pads, relu=opts["relu"],
+        pool="max" if isinstance(op, ops.MaxPool) else "avg",
+        count_include_pad=getattr(op, "count_include_pad", False)), chain)
+
+
+def _gap(f: _Fuser, node) -> None:
+    shape = _chw(f.net.shapes[node.name])
+    f.emit(EngineLayer(
+        name=node.name, kind="gap", nodes=(node.name,), input=f.resolve(node.inputs[0]), output=node.name,
+        residual=None, in_shape=_chw(f.net.shapes[node.inputs[0]]), conv_out=shape, out_shape=shape), [node])
+
+
+def _add(f: _Fuser, node) -> None:
+    chain = [node]
+    opts = f.absorb_tail(chain, allow_add=False, allow_pool=False)
+    shape = _chw(f.net.shapes[node.name])
+    f.emit(EngineLayer(
+        name=node.name, kind="add", nodes=tuple(n.name for n in chain), input=f.resolve(node.inputs[0]),
+        output=chain[-1].name, residual=f.resolve(node.inputs[1]), in_shape=shape, conv_out=shape,
+        out_shape=shape, relu=opts["relu"]), chain)
+
+
+def _passthrough(f: _Fuser, node) -> None:
+    f.alias[node.name] = f.resolve(node.inputs[0])
+    f.done.add(node.name)
+
+
+_HANDLERS = {
+    "Conv2d": _conv, "Linear": _conv, "MaxPool": _pool, "AvgPool": _pool, "GlobalAvgPool": _gap, "Add": _add,
+    "Flatten": _passthrough, "Softmax": _passthrough,
+}
+
+
+def fuse(net: Network) -> list[EngineLayer]:
+    """Return the engine layers of ``net`` in execution order, without tiles (toy = tof = 0)."""
+    layers = _Fuser(net).run()
+    if not layers:
+        raise ScheduleError(f"network {net.name!r} has no layer the engine can run")
+    return layers
+
+
+def output_tensor(net: Network, layers: list[EngineLayer]) -> str:
+    """Return the engine tensor holding the network output (Flatten/Softmax at the end resolve to it)."""
+    f = _Fuser(net)
+    for layer in layers:
+        for n in layer.nodes:
+            f.alias[n] = layer.output
+    for node in net.nodes:
+        if node.op.kind in ("Flatten", "Softmax"):
+            f.alias[node.name] = f.resolve(node.inputs[0])
+    return f.resolve(net.output)
+
+
+# ----------------------------------------------------------------------------------------------- tiling
+
+@dataclass(frozen=True)
+class BufferUse:
+    """Bytes a tiling needs in each on-chip buffer (ping-pong included) and its DRAM traffic estimate."""
+
+    input_bytes: int
+    weight_bytes: int
+    output_bytes: int
+    dram_bytes: int
+
+
+def buffer_use(layer: EngineLayer, hw: HwConfig, toy: int, tof: int) -> BufferUse:
+    """Return the buffer bytes and DRAM bytes of ``layer`` tiled as (toy, tof).
+
+    Non-conv layers tile channels only (toy = Noy): each channel tile reads its whole input planes.
+    """
+    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
+    nif, niy, nix = layer.in_shape
+    nof, noy, nox = layer.conv_out
+    if layer.kind != "conv":
+        operands = 2 if layer.kind == "add" else 1
+        _, oh, ow = layer.out_shape
+        traffic = (operands * nif * niy * nix + nof * oh * ow) * act
+        return BufferUse(2 * operands * tof * niy * nix * act, 0, 2 * tof * oh * ow * act, traffic)
+    kh, kw = layer.kernel
+    padded_w = nix + layer.pads[1] + layer.pads[3]
+    tiy = (toy - 1) * layer.stride[0] + kh
+    rows_loaded = sum((t - 1) * layer.stride[0] + kh for t in tiles(noy, toy))
+    res = 2 if layer.residual else 1
+    traffic = (math.ceil(nof / tof) * rows_loaded * padded_w * nif * act
+               + nof * nif * kh * kw * wgt + res * nof * noy * nox * act)
+    return BufferUse(
+        input_bytes=2 * tiy * padded_w * nif * act,
+        weight_bytes=2 * tof * nif * kh * kw * wgt,
+        output_bytes=2 * toy * nox * tof * act * res,
+        dram_bytes=traffic,
+    )
+
+
+def _candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
+    sizes = {total} | set(range(step, total, step))
+    return sorted(s for s in sizes if s % multiple_of == 0 or s == total)
+
+
+def choose_tiles(layer: EngineLayer, hw: HwConfig) -> EngineLayer:
+    """Return ``layer`` with (toy, tof) minimising DRAM traffic within the buffer budgets.
+
+    Raises :class:`ScheduleError` naming the layer and the buffer when no tiling fits.
+    """
+    limits = (hw.input_buffer_kib * 1024, hw.weight_buffer_kib * 1024, hw.output_buffer_kib * 1024)
+    nof, noy, _ = layer.conv_out
+    if layer.kind != "conv":
+        toys = [layer.out_shape[1]]
+    else:
+        toys = _candidates(noy, hw.poy, layer.pool_kernel[0])
+    best, best_key = None, None
+    for toy in toys:
+        for tof in _candidates(layer.out_shape[0] if layer.kind != "conv" else nof, hw.pof):
+            use = buffer_use(layer, hw, toy, tof)
+            if use.input_bytes > limits[0] or use.weight_bytes > limits[1] or use.output_bytes > limits[2]:
+                continue
+            key = (use.dram_bytes, -toy * tof)
+            if best_key is None or key < best_key:
+                best, best_key = (toy, tof), key
+    if best is None:
+        use = buffer_use(layer, hw, toys[0], min(hw.pof, layer.out_shape[0]))
+        need = {"input": use.input_bytes, "weight": use.weight_bytes, "output": use.output_bytes}
+        which = max(need, key=lambda k: need[k] / limits[("input", "weight", "output").index(k)])
+        raise ScheduleError(
+            f"layer {layer.name!r}: smallest tile needs {need[which] / 1024:.1f} KiB of {which} buffer, "
+            f"hw {hw.name!r} has {limits[('input', 'weight', 'output').index(which)] / 1024:.0f} KiB; "
+            f"raise buffers.{which}_kib")
+    return replace(layer, toy=best[0], tof=best[1])
+
+
+def schedule(net: Network, hw: HwConfig) -> list[EngineLayer]:
+    """Return the fused, tiled engine layers of ``net`` on ``hw`` (the engine's layer table)."""
+    return [choose_tiles(layer, hw) for layer in fuse(net)]
