@@ -1,0 +1,63 @@
+"""Write files and folders atomically: build under a temporary name beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary file path beside ``target``; on success rename it over ``target``.
+
+    On any exception the temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    """Write ``text`` to ``target`` atomically and return the path."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return Path(target)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory beside ``target``; on success it replaces ``target``.
+
+    A non-empty existing ``target`` is refused unless ``force``; on failure it stays untouched.
+    """
+    from cgap.errors import CgapError
+
+    target = Path(target)
+    if target.exists() and any(target.iterdir()) and not force:
+        raise CgapError(f"output directory {target} exists and is not empty (use --force to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

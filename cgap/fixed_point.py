@@ -1,0 +1,72 @@
+"""Integer arithmetic shared by the quantiser and the golden model (numpy, int64).
+
+Every function here has a line-for-line twin in ``hls_templates/cgap_fixed.h``; the two must
+compute identical bits.  Conventions:
+
+* a value with ``frac`` fractional bits is stored as the integer ``round(v * 2**frac)``;
+* rounding is round-half-up (towards +inf on ties), i.e. ``floor(x + 1/2)``;
+* requantisation saturates to the signed range of the target width and counts saturations;
+* accumulators are two's-complement ``acc_bits`` wide and wrap (as ``ap_int`` does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def int_range(bits: int) -> tuple[int, int]:
+    """Return (min, max) of a signed ``bits``-bit integer."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Return ``x`` wrapped to signed ``bits`` bits (two's complement), as int64."""
+    x = np.asarray(x, dtype=np.int64)
+    if bits >= 64:
+        return x
+    half = np.int64(1) << np.int64(bits - 1)
+    return ((x + half) & ((half << np.int64(1)) - 1)) - half
+
+
+def saturate(x: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """Return (``x`` clipped to signed ``bits`` bits, number of clipped elements)."""
+    lo, hi = int_range(bits)
+    x = np.asarray(x, dtype=np.int64)
+    count = int(np.count_nonzero((x < lo) | (x > hi)))
+    return np.clip(x, lo, hi), count
+
+
+def shift_round(x: np.ndarray, shift: int) -> np.ndarray:
+    """Return ``x * 2**-shift`` rounded half-up: ``((x >> (shift-1)) + 1) >> 1`` for shift > 0, ``x << -shift`` else."""
+    x = np.asarray(x, dtype=np.int64)
+    if shift > 0:
+        return ((x >> np.int64(shift - 1)) + 1) >> np.int64(1)
+    return x << np.int64(-shift)
+
+
+def div_round(x: np.ndarray, n: np.ndarray | int) -> np.ndarray:
+    """Return ``x / n`` rounded half-up (n > 0): ``floor((2x + n) / 2n)``."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    return (2 * x + n) // (2 * n)
+
+
+def to_fixed(v: np.ndarray, frac: int, bits: int) -> tuple[np.ndarray, int]:
+    """Return (``v`` quantised to ``bits``-bit integers with ``frac`` fractional bits, saturations)."""
+    scaled = np.floor(np.asarray(v, dtype=np.float64) * 2.0 ** frac + 0.5)
+    lo, hi = int_range(bits)
+    count = int(np.count_nonzero((scaled < lo) | (scaled > hi)))
+    return np.clip(scaled, lo, hi).astype(np.int64), count
+
+
+def to_float(q: np.ndarray, frac: int) -> np.ndarray:
+    """Return the real values of integers ``q`` with ``frac`` fractional bits."""
+    return np.asarray(q, dtype=np.float64) * 2.0 ** -frac
+
+
+def frac_for(max_abs: float, bits: int, lo: int, hi: int) -> int:
+    """Return the most fractional bits (clamped to [lo, hi]) that represent ``max_abs`` without saturating."""
+    if not np.isfinite(max_abs) or max_abs <= 0:
+        return hi
+    frac = int(np.floor(np.log2(((1 << (bits - 1)) - 1) / max_abs)))
+    return int(min(max(frac, lo), hi))
