@@ -30,11 +30,16 @@ class HwConfigError(CgapError):
 
 @dataclass(frozen=True)
 class DramConfig:
-    """The external memory and the accelerator's AXI port to it.
+    """The external memory and the accelerator's AXI port to it (modelled in ``fpga_model.dram``).
 
     ``port_bits`` is the m_axi data width the generated top uses; ``bandwidth_gbps`` the
-    peak device bandwidth (GB/s); ``latency_cycles`` the accelerator-clock cycles from a
-    burst request to its first beat; ``burst_beats`` the AXI burst length.
+    peak device bandwidth (GB/s); ``efficiency`` the fraction of it a long stream sustains
+    (refresh, bank conflicts, controller overhead); ``latency_cycles`` the accelerator-clock
+    cycles from a DMA request to its first beat; ``burst_beats`` the AXI burst length.
+    Optional timing (0 disables each): ``turnaround_ns`` read<->write bus turnaround charged
+    when one tile step both reads and writes; ``row_bytes`` the DRAM page (row buffer) size
+    and ``row_miss_ns`` the extra precharge+activate time (tRP+tRCD) paid per page opened.
+    ``[dram] preset = "DDR3"|"DDR4"|"LPDDR4"|"HBM2"`` in TOML starts from a cited preset.
     """
 
     kind: str = "DDR4"
@@ -43,16 +48,28 @@ class DramConfig:
     latency_cycles: int = 64
     burst_beats: int = 16
     efficiency: float = 0.8
+    turnaround_ns: float = 0.0
+    row_bytes: int = 0
+    row_miss_ns: float = 0.0
 
 
 @dataclass(frozen=True)
 class EnergyConfig:
-    """Energy per event in picojoules plus static power; defaults cited in ``fpga_model.energy``."""
+    """Energy per event in picojoules plus static power; sources cited in ``fpga_model.energy``.
+
+    ``sram_pj_per_64bit`` > 0 charges every on-chip buffer that flat cost; 0 (default)
+    interpolates by buffer size (log-log) through the 8 KiB / 32 KiB / 1 MiB points.
+    ``alu_pj`` is one element-wise op (bias, ReLU, pool compare/add, residual add).
+    """
 
     dram_pj_per_bit: float = 70.0
-    sram_pj_per_64bit: float = 20.0
+    sram_pj_per_64bit: float = 0.0
+    sram_pj_8kib: float = 10.0
+    sram_pj_32kib: float = 20.0
+    sram_pj_1mib: float = 100.0
     mac_pj_16bit: float = 1.0
     mac_pj_8bit: float = 0.3
+    alu_pj: float = 0.1
     static_power_w: float = 0.5
 
 

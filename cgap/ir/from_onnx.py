@@ -369,6 +369,10 @@ def _fold_slice(st: _State, node: onnx.NodeProto, a: dict) -> np.ndarray:
 
 _BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
 
+
+def _fold_binary(st: _State, node: onnx.NodeProto, a: dict) -> np.ndarray:
+    return _BINARY[node.op_type](st.consts[node.input[0]], st.consts[node.input[1]])
+
 CONST_OPS: dict[str, Callable[[_State, onnx.NodeProto, dict], np.ndarray]] = {
     "Constant": _fold_constant,
     "ConstantOfShape": _fold_constant_of_shape,
@@ -381,7 +385,7 @@ CONST_OPS: dict[str, Callable[[_State, onnx.NodeProto, dict], np.ndarray]] = {
     "Cast": lambda st, n, a: st.consts[n.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
     "Identity": lambda st, n, a: st.consts[n.input[0]],
     "Reshape": lambda st, n, a: st.consts[n.input[0]].reshape([int(v) for v in st.consts[n.input[1]]]),
-    **{k: (lambda f: lambda st, n, a: f(st.consts[n.input[0]], st.consts[n.input[1]]))(f) for k, f in _BINARY.items()},
+    **dict.fromkeys(_BINARY, _fold_binary),
 }
 
 
