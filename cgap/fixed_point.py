@@ -36,6 +36,19 @@ def saturate(x: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
     return np.clip(x, lo, hi), count
 
 
+def saturate_relu(x: np.ndarray, bits: int, relu: bool) -> tuple[np.ndarray, int]:
+    """Return (saturate then optional ReLU of ``x``, saturations that survive the ReLU).
+
+    With ReLU a value clipped at the negative limit becomes 0 either way, so only positive
+    overflows count.
+    """
+    if not relu:
+        return saturate(x, bits)
+    hi = int_range(bits)[1]
+    x = np.asarray(x, dtype=np.int64)
+    return np.clip(x, 0, hi), int(np.count_nonzero(x > hi))
+
+
 def shift_round(x: np.ndarray, shift: int) -> np.ndarray:
     """Return ``x * 2**-shift`` rounded half-up: ``((x >> (shift-1)) + 1) >> 1`` for shift > 0, ``x << -shift`` else."""
     x = np.asarray(x, dtype=np.int64)

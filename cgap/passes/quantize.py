@@ -20,7 +20,7 @@ acc_bits - act_bits - 1 (w_frac is lowered when needed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -159,16 +159,12 @@ def quant_spec(net: Network, hw: HwConfig, calib: np.ndarray) -> QuantSpec:
 def quantize(net: Network, hw: HwConfig, calib: np.ndarray) -> Network:
     """Return ``net`` with BN folded and ``meta["quant"]`` = its :class:`QuantSpec` for ``hw``."""
     folded = fold_bn(net)
-    out = folded.with_nodes(folded.nodes)
-    out.meta.update(net.meta)
-    out.meta["quant"] = quant_spec(folded, hw, calib)
-    return out
+    return replace(folded, meta={**net.meta, "quant": quant_spec(folded, hw, calib)})
 
 
 def dequantized(net: Network) -> Network:
     """Return a float network whose conv/linear weights and biases are snapped to the fixed-point grid of
     ``net.meta["quant"]`` (a fake-quantised model the float executor can run)."""
-    from dataclasses import replace
     spec: QuantSpec = net.meta["quant"]
     nodes = []
     for node in net.nodes:
@@ -177,7 +173,7 @@ def dequantized(net: Network) -> Network:
             w = (lq.weight * 2.0 ** -lq.w_frac).reshape(node.op.weight.shape)
             node = type(node)(node.name, replace(node.op, weight=w, bias=lq.bias * 2.0 ** -lq.acc_frac), node.inputs)
         nodes.append(node)
-    return net.with_nodes(nodes)
+    return replace(net, nodes=tuple(nodes), meta=dict(net.meta))
 
 
 __all__ = ["LayerQuant", "QuantError", "QuantSpec", "calibrate", "dequantized", "int_range", "quant_spec", "quantize"]

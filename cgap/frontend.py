@@ -1,0 +1,32 @@
+"""Load whatever a user hands the tool (model.pt or .onnx) as the torch-free IR."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cgap.errors import CgapError
+from cgap.ir import Network
+from cgap.ir.from_onnx import from_onnx
+
+
+def load_network(path: str | Path) -> Network:
+    """Return the IR of a cgap checkpoint (``.pt``) or an ONNX file (``.onnx``).
+
+    A checkpoint goes through the same ONNX export users get, so every back end sees one path.
+    ``Network.meta`` carries the checkpoint's arch, widths and metadata where there are any.
+    """
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return from_onnx(path)
+    if path.suffix not in (".pt", ".pth"):
+        raise CgapError(f"{path}: expected a cgap checkpoint (.pt) or an ONNX model (.onnx)")
+    from cgap.checkpoint import load_checkpoint
+    from cgap.export.onnx_export import to_onnx
+
+    ckpt = load_checkpoint(path)
+    with tempfile.TemporaryDirectory(prefix="cgap-") as tmp:
+        onnx_path = to_onnx(ckpt.model, ckpt.model.input_shape, Path(tmp) / "model.onnx")
+        net = from_onnx(onnx_path, name=path.stem)
+    meta = {**net.meta, "arch": ckpt.model.arch, "widths": ckpt.model.widths, "checkpoint": ckpt.meta}
+    return Network(net.name, net.input_shape, net.nodes, net.output, meta)
