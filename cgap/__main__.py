@@ -1,0 +1,7 @@
+"""`python -m cgap` (also what torchrun launches)."""
+
+import sys
+
+from cgap.cli import main
+
+sys.exit(main())
