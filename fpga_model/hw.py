@@ -141,10 +141,16 @@ def _validate_dram(name: str, dram: DramConfig) -> None:
             raise HwConfigError(f"hw config {name!r}: dram.{key} must be positive, got {value!r}")
     if dram.efficiency > 1:
         raise HwConfigError(f"hw config {name!r}: dram.efficiency must be <= 1, got {dram.efficiency!r}")
-    for key in ("latency_cycles", "burst_beats"):
+    for key, low in (("latency_cycles", 0), ("burst_beats", 1), ("row_bytes", 0)):
         value = getattr(dram, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "latency_cycles" else 1):
-            raise HwConfigError(f"hw config {name!r}: dram.{key} must be a non-negative integer, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise HwConfigError(f"hw config {name!r}: dram.{key} must be an integer >= {low}, got {value!r}")
+    for key in ("turnaround_ns", "row_miss_ns"):
+        value = getattr(dram, key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise HwConfigError(f"hw config {name!r}: dram.{key} must be a non-negative number, got {value!r}")
+    if not isinstance(dram.kind, str) or not dram.kind:
+        raise HwConfigError(f"hw config {name!r}: dram.kind must be a non-empty string, got {dram.kind!r}")
 
 
 def _validate_energy(name: str, energy: EnergyConfig) -> None:
@@ -203,6 +209,8 @@ def hw_from_toml_dict(doc: dict[str, Any], default_name: str = "custom") -> HwCo
         raise HwConfigError(f"hw config: unknown preset {base_name!r}; presets: {', '.join(PRESETS)}")
     base = PRESETS[base_name]
     flat: dict[str, Any] = {"name": str(doc.get("name", default_name))}
+    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items()}  # the preset key is consumed
+    base = _apply_dram_preset(base, doc)
     for section, body in doc.items():
         if section in ("preset", "name"):
             continue
@@ -218,6 +226,34 @@ def hw_from_toml_dict(doc: dict[str, Any], default_name: str = "custom") -> HwCo
                 raise HwConfigError(f"hw config: unknown key {section}.{key}; known: {', '.join(mapping)}")
             flat[mapping[key]] = value
     return dataclasses.replace(base, **flat)
+
+
+DRAM_PRESETS: dict[str, dict[str, Any]] = {
+    # JEDEC speed bins, 64-bit (x64 DIMM/SODIMM) or one-channel interfaces; page = row bytes across the rank.
+    # DDR3-1600K (11-11-11): 12.8 GB/s, tRCD = tRP = 13.75 ns, tWTR = 7.5 ns, 8 x 1 KiB pages (JESD79-3F).
+    "DDR3": {"kind": "DDR3", "bandwidth_gbps": 12.8, "turnaround_ns": 7.5, "row_bytes": 8192, "row_miss_ns": 27.5},
+    # DDR4-2400R (16-16-16): 19.2 GB/s, tRCD = tRP = 13.32 ns, tWTR_L = 7.5 ns, 8 x 1 KiB pages (JESD79-4B).
+    "DDR4": {"kind": "DDR4", "bandwidth_gbps": 19.2, "turnaround_ns": 7.5, "row_bytes": 8192, "row_miss_ns": 26.64},
+    # LPDDR4-3200, one x32 channel: 12.8 GB/s, tRCD = tRPpb = 18 ns, tWTR = 10 ns, 2 KiB page (JESD209-4B).
+    "LPDDR4": {"kind": "LPDDR4", "bandwidth_gbps": 12.8, "turnaround_ns": 10.0, "row_bytes": 2048, "row_miss_ns": 36.0},
+    # HBM2 stack, 1024 bits x 2 Gb/s = 256 GB/s, tRCD = tRP = 14 ns, tWTR ~ 7.5 ns, 1 KiB page (JESD235A).
+    "HBM2": {"kind": "HBM2", "bandwidth_gbps": 256.0, "turnaround_ns": 7.5, "row_bytes": 1024, "row_miss_ns": 28.0},
+}
+"""DRAM presets for ``[dram] preset = NAME``; energy per bit in ``DRAM_PJ_PER_BIT`` (sources in fpga_model.energy)."""
+
+DRAM_PJ_PER_BIT: dict[str, float] = {"DDR3": 70.0, "DDR4": 15.0, "LPDDR4": 8.0, "HBM2": 3.9}
+
+
+def _apply_dram_preset(base: HwConfig, doc: dict[str, Any]) -> HwConfig:
+    """Return ``base`` with ``[dram] preset`` applied (DRAM timing and its pJ/bit); the key is consumed."""
+    body = doc.get("dram")
+    if not isinstance(body, dict) or "preset" not in body:
+        return base
+    name = body.pop("preset")
+    if name not in DRAM_PRESETS:
+        raise HwConfigError(f"hw config: unknown dram.preset {name!r}; presets: {', '.join(DRAM_PRESETS)}")
+    energy = dataclasses.replace(base.energy, dram_pj_per_bit=DRAM_PJ_PER_BIT[name])
+    return dataclasses.replace(base, dram=dataclasses.replace(base.dram, **DRAM_PRESETS[name]), energy=energy)
 
 
 def _sub_config(section: str, base: Any, body: Any) -> Any:

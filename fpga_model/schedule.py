@@ -108,6 +108,24 @@ def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
     raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
 
 
+def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:
+    """Return, per output-row tile of a conv layer, the input rows [lo, hi) the engine reads from DRAM.
+
+    Rows of the halo that fall in the zero padding are generated on chip, not loaded; non-conv
+    layers (one row tile) read all input rows.
+    """
+    niy = layer.in_shape[1]
+    if layer.kind != "conv":
+        return [(0, niy)]
+    stride, kh, top = layer.stride[0], layer.kernel[0], layer.pads[0]
+    rows, y0 = [], 0
+    for t in tiles(layer.conv_out[1], layer.toy):
+        lo = y0 * stride - top
+        rows.append((max(0, lo), min(niy, lo + (t - 1) * stride + kh)))
+        y0 += t
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------- fusion
 
 def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
