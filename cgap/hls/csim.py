@@ -1,0 +1,67 @@
+"""Compile and run the generated project's C-simulation with g++ (``make csim``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cgap.errors import CgapError
+
+
+class CsimError(CgapError):
+    """The generated C++ did not compile or the C-simulation could not run."""
+
+
+@dataclass(frozen=True)
+class CsimResult:
+    """Outcome of ``make csim``: exit code, console text, the testbench's stats JSON, timings (s)."""
+
+    returncode: int
+    output: str
+    stats: dict
+    compile_s: float
+    run_s: float
+
+
+def ap_types_dir() -> Path:
+    """Return the directory of the ap_types headers shipped inside the installed hls4ml package."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or spec.origin is None:
+        raise CsimError("hls4ml is not installed: it ships the ap_types headers C-simulation needs (pip install hls4ml)")
+    path = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_int.h").is_file():
+        raise CsimError(f"ap_types headers not found under {path}")
+    return path
+
+
+def _make(project: Path, target: str, opt: str, timeout: float) -> subprocess.CompletedProcess:
+    cmd = ["make", "-s", "-C", str(project), target, f"AP_TYPES={ap_types_dir()}", f"OPT={opt}"]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise CsimError("`make` is not installed; it is needed to build the C-simulation") from None
+    except subprocess.TimeoutExpired:
+        raise CsimError(f"make {target} in {project} exceeded {timeout:.0f} s") from None
+
+
+def run_csim(project: Path, opt: str = "-O2", timeout: float = 3600.0) -> CsimResult:
+    """Build (g++ -Wall -Wextra -Werror) and run the C-simulation of ``project``; return its result.
+
+    Raises :class:`CsimError` when the build fails; a run that finds mismatches returns returncode 1.
+    """
+    project = Path(project)
+    t0 = time.perf_counter()
+    build = _make(project, "build", opt, timeout)
+    t1 = time.perf_counter()
+    if build.returncode != 0:
+        tail = (build.stderr or build.stdout).strip().splitlines()[-15:]
+        raise CsimError(f"C-simulation build failed in {project}: " + " | ".join(tail))
+    run = _make(project, "csim", opt, timeout)
+    t2 = time.perf_counter()
+    stats_path = project / "tb_data" / "csim_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() and run.returncode in (0, 1) else {}
+    return CsimResult(run.returncode, run.stdout + run.stderr, stats, t1 - t0, t2 - t1)

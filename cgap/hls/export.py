@@ -1,0 +1,128 @@
+"""``export_fpga``: network -> quantised engine program -> generated HLS project (-> verified by C-sim)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cgap.errors import CgapError
+from cgap.fixed_point import to_float
+from cgap.golden import GoldenResult, quantize_input, run_golden
+from cgap.hls.csim import run_csim
+from cgap.hls.program import Program, build_program
+from cgap.hls.render import BuildPlan, raw_bytes, render
+from cgap.hls.write import write_plan
+from cgap.ir import Network, executor
+from cgap.passes.quantize import QuantSpec, quantize
+from fpga_model.hw import HwConfig
+from fpga_model.schedule import EngineLayer, compute_iterations, output_tensor, schedule
+
+MIN_CALIB_IMAGES = 100
+"""Calibration needs at least this many images (binary points from fewer are not trusted)."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A network compiled for the engine: quantised net, its spec, tiled layers and the program."""
+
+    net: Network
+    spec: QuantSpec
+    layers: list[EngineLayer]
+    program: Program
+
+
+def _check_inputs(net: Network, calib: np.ndarray, name: str, min_calib: int) -> None:
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise CgapError(f"project name {name!r} must be non-empty letters, digits, '-' or '_'")
+    calib = np.asarray(calib)
+    if calib.ndim != 4 or calib.shape[1:] != tuple(net.input_shape):
+        raise CgapError(f"calibration images have shape {calib.shape[1:]}, network {net.name!r} takes {tuple(net.input_shape)}")
+    if len(calib) < min_calib:
+        raise CgapError(f"calibration needs at least {min_calib} images, got {len(calib)}")
+
+
+def compile_network(net: Network, hw: HwConfig, calib: np.ndarray, name: str,
+                    min_calib: int = MIN_CALIB_IMAGES) -> Compiled:
+    """Return ``net`` folded, quantised on ``calib``, scheduled for ``hw`` and laid out as an engine program."""
+    _check_inputs(net, calib, name, min_calib)
+    qnet = quantize(net, hw, calib)
+    spec: QuantSpec = qnet.meta["quant"]
+    layers = schedule(qnet, hw)
+    program = build_program(name, layers, spec, hw, output_tensor(qnet, layers))
+    return Compiled(qnet, spec, layers, program)
+
+
+def golden_outputs(c: Compiled, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, GoldenResult]:
+    """Return (quantised inputs, integer outputs (N, words), full golden result) for ``images``."""
+    xq = quantize_input(images, c.spec)
+    result = run_golden(c.layers, c.spec, xq)
+    return xq, result.tensors[c.program.output_tensor].reshape(len(images), -1), result
+
+
+def _add_verify_data(plan: BuildPlan, xq: np.ndarray, yq: np.ndarray, bits: int) -> None:
+    plan["tb_data/inputs.bin"] = raw_bytes(xq.reshape(-1), bits)
+    plan["tb_data/golden.bin"] = raw_bytes(yq.reshape(-1), bits)
+
+
+def _top1(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(logits).reshape(len(logits), -1).argmax(axis=1)
+
+
+def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: GoldenResult, project: Path,
+                   float_logits: np.ndarray, labels: np.ndarray | None) -> dict:
+    """Return the verify.json content from the C-sim outputs and stats."""
+    raw = np.fromfile(project / "tb_data" / "csim_out.bin", dtype=f"<i{hw.act_bits // 8}").astype(np.int64)
+    got = raw.reshape(yq.shape) if raw.size == yq.size else None
+    bit_exact = bool(got is not None and csim.returncode == 0 and np.array_equal(got, yq))
+    fixed = _top1(to_float(yq, c.spec.tensor_frac[c.program.output_tensor]))
+    ref = _top1(float_logits)
+    layers = []
+    for layer, row in zip(c.layers, csim.stats.get("layers", []), strict=False):
+        layers.append({"name": layer.name, "kind": layer.kind, "iterations": row["iterations"],
+                       "expected_iterations": compute_iterations(layer, hw), "saturations": row["saturations"],
+                       "golden_saturations": golden.saturations[layer.name]})
+    report = {
+        "bit_exact": bit_exact, "images": len(yq), "top1_agreement": float(np.mean(fixed == ref)),
+        "iterations_match": bool(layers) and all(r["iterations"] == r["expected_iterations"] for r in layers)
+        and bool(csim.stats.get("iterations_constant")),
+        "compile_s": round(csim.compile_s, 3), "csim_s": round(csim.run_s, 3),
+        "csim_s_per_image": round(csim.run_s / len(yq), 4), "layers": layers,
+    }
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        report["float_accuracy"] = float(np.mean(ref == labels))
+        report["fixed_accuracy"] = float(np.mean(fixed == labels))
+    return report
+
+
+def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, name: str,
+                verify_images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                float_logits: np.ndarray | None = None, opt: str = "-O2") -> dict:
+    """Write the HLS project ``out_dir/name`` for ``net`` on ``hw``; with ``verify_images`` also run
+    ``make csim`` and write ``verify.json``.
+
+    Returns a summary dict (project path, layer count, sizes, export seconds, and the verify report
+    under ``"verify"`` when verification ran).  Bad input raises :class:`CgapError` before anything is written.
+    """
+    t0 = time.perf_counter()
+    c = compile_network(net, hw, calib, name)
+    plan = render(c.program, c.spec, hw)
+    if verify_images is not None:
+        xq, yq, golden = golden_outputs(c, verify_images)
+        _add_verify_data(plan, xq, yq, hw.act_bits)
+    project = write_plan(plan, Path(out_dir) / name)
+    summary = {"project": str(project), "engine_layers": len(c.layers), "weight_words": int(c.program.weights.size),
+               "fmap_words": c.program.fmap_words, "export_s": round(time.perf_counter() - t0, 3)}
+    if verify_images is None:
+        return summary
+    if float_logits is None:
+        float_logits = executor.run(net, verify_images)
+    csim = run_csim(project, opt=opt)
+    report = _verify_report(c, hw, csim, yq, golden, project, float_logits, labels)
+    (project / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
+    summary["verify"] = report
+    return summary

@@ -1,0 +1,87 @@
+"""Render an engine :class:`Program` into an in-memory build plan {relative path: text or bytes}."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from cgap.hls.program import KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
+from cgap.passes.quantize import QuantSpec
+from fpga_model.hw import HwConfig
+
+BuildPlan = dict[str, str | bytes]
+"""Relative path inside the project -> file content."""
+
+TEMPLATES: dict[str, str] = {
+    "firmware/cgap_config.h": "cgap_config.h.j2",
+    "firmware/cgap_layers.h": "cgap_layers.h.j2",
+    "firmware/cgap_top.h": "cgap_top.h.j2",
+    "firmware/cgap_top.cpp": "cgap_top.cpp.j2",
+    "tb/cgap_tb.cpp": "cgap_tb.cpp.j2",
+    "Makefile": "Makefile.j2",
+    "build.tcl": "build.tcl.j2",
+    "README.md": "README.md.j2",
+}
+"""Generated files -> their Jinja2 template."""
+
+STATIC: dict[str, str] = {
+    "firmware/cgap_fixed.h": "cgap_fixed.h",
+    "firmware/cgap_engine.h": "cgap_engine.h",
+}
+"""Hand-written headers copied verbatim."""
+
+CTYPES: dict[int, tuple[str, str]] = {8: ("int8_t", "<i1"), 16: ("int16_t", "<i2")}
+"""Bit width -> (C type, numpy little-endian dtype) of raw data files."""
+
+
+def template_dir():
+    """Return the directory (a Traversable) holding the templates and static headers."""
+    return resources.files("hls_templates")
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(template_dir())), undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+def _row_context(program: Program) -> list[dict]:
+    return [{"index": i, "name": lay.name, "kind": lay.kind, "cells": [row[f] for f in LAYER_FIELDS],
+             "in_shape": "×".join(map(str, lay.in_shape)), "out_shape": "×".join(map(str, lay.out_shape)),
+             "tiles": f"({lay.toy}, {lay.tof})"}
+            for i, (lay, row) in enumerate(zip(program.layers, program.rows, strict=True))]
+
+
+def context(program: Program, spec: QuantSpec, hw: HwConfig) -> dict:
+    """Return every value the templates use, prepared as plain data."""
+    return {
+        "name": program.name, "hw_name": hw.name, "project": f"cgap_{program.name}_prj", "part": hw.part,
+        "clock_mhz": hw.clock_mhz, "clock_period_ns": f"{hw.clock_period_ns:.3f}", "port_bits": hw.dram.port_bits,
+        "act_bits": hw.act_bits, "weight_bits": hw.weight_bits, "acc_bits": hw.acc_bits,
+        "bias_words": program.bias_words, "pox": hw.pox, "poy": hw.poy, "pof": hw.pof,
+        "num_layers": len(program.layers), "fmap_words": program.fmap_words, "weight_words": int(program.weights.size),
+        "input_offset": program.offsets[program.input_tensor], "input_words": program.input_words,
+        "output_offset": program.offsets[program.output_tensor], "output_words": program.output_words,
+        "input_frac": spec.tensor_frac[program.input_tensor], "output_frac": spec.tensor_frac[program.output_tensor],
+        "constants": sorted(program.constants.items()), "fields": LAYER_FIELDS, "rows": _row_context(program),
+        "kind_codes": [(k.upper(), v) for k, v in KIND_CODES.items()],
+        "pool_codes": [(str(k).upper() if k else "NONE", v) for k, v in POOL_CODES.items()],
+        "layer_names": [lay.name for lay in program.layers],
+        "act_ctype": CTYPES[hw.act_bits][0], "weight_ctype": CTYPES[hw.weight_bits][0],
+    }
+
+
+def raw_bytes(values: np.ndarray, bits: int) -> bytes:
+    """Return integers as little-endian two's-complement words of ``bits`` bits."""
+    return np.asarray(values, dtype=np.int64).astype(CTYPES[bits][1]).tobytes()
+
+
+def render(program: Program, spec: QuantSpec, hw: HwConfig) -> BuildPlan:
+    """Return the build plan of the generated project (sources, scripts, README, weight image)."""
+    env, ctx = _env(), context(program, spec, hw)
+    plan: BuildPlan = {path: env.get_template(tpl).render(ctx) for path, tpl in TEMPLATES.items()}
+    for path, name in STATIC.items():
+        plan[path] = (template_dir() / name).read_text()
+    plan["data/weights.bin"] = raw_bytes(program.weights, hw.weight_bits)
+    return plan
