@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import pickle
 import platform
+import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +51,7 @@ class Checkpoint:
 
 def versions() -> dict[str, str]:
     """Return the versions recorded in every checkpoint."""
-    return {"cgap": cgap.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"cgap": cgap.__version__, "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def save_checkpoint(path: str | Path, model: ZooModel, meta: dict[str, Any] | None = None,
@@ -76,16 +78,26 @@ def read_checkpoint_dict(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing them
+            doc = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        culprit = _offending_global(str(exc))
+        if culprit is None:
+            raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt pickle data)") from None
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
-                              f"(possible code payload; {first[:120]})") from None
+                              f"(possible code payload: global {culprit})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: "
                               f"{type(exc).__name__})") from None
     _check_header(path, doc)
     return doc
+
+
+def _offending_global(message: str) -> str | None:
+    """Return the 'module.name' that torch's weights-only unpickler refused, or None if it refused no global."""
+    match = re.search(r"GLOBAL ([\w.]+)|Unsupported global: ([\w.]+)|(posix\.system|os\.system|builtins\.\w+)", message)
+    return next((g for g in match.groups() if g), None) if match else None
 
 
 def _check_header(path: Path, doc: Any) -> None:

@@ -17,6 +17,7 @@ from cgap.errors import CgapError
 
 # name -> (module, add-parser function, run function, help); a module is imported only for its own command
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "demo": ("cgap.demo_cli", "add_parser", "run", "run the main job end to end on a built-in dataset"),
     "inspect": ("cgap.inspect_cli", "add_parser", "run",
                 "per-layer table (shapes, params, MACs) of a model, checkpoint or zoo arch"),
     "train": ("cgap.train_cli", "add_train_parser", "run_train",

@@ -3,7 +3,7 @@
 Every loader returns :class:`Splits`: normalised float32 NCHW tensors for train / val / test, the
 input shape, the class count and the per-channel mean/std used (kept in checkpoints so export and
 calibration normalise identically).  CIFAR's python-pickle batches are read with a restricted
-unpickler that only builds dicts, lists, bytes, strings and numbers, never arbitrary objects.
+unpickler that only builds dicts, lists, bytes, strings, numbers and numpy arrays, never arbitrary objects.
 """
 
 from __future__ import annotations
@@ -90,10 +90,19 @@ def load_idx_folder(folder: Path, how_to_get: str) -> tuple[np.ndarray, np.ndarr
     return xtr[:, None], ytr, xte[:, None], yte
 
 
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+}
+
+
 class _PlainUnpickler(pickle.Unpickler):
-    """An unpickler that refuses every global: only builtin containers, bytes, str and numbers load."""
+    """An unpickler for data only: builtin containers, bytes, str, numbers and numpy arrays; no other global."""
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 - signature fixed by pickle
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 

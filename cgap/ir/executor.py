@@ -53,23 +53,33 @@ def maxpool(x: np.ndarray, op: ops.MaxPool) -> np.ndarray:
 
 
 def avgpool(x: np.ndarray, op: ops.AvgPool) -> np.ndarray:
-    """Return average pooling of an NCHW array, ONNX ``count_include_pad`` semantics."""
+    """Return average pooling of an NCHW array with ONNX ``count_include_pad`` semantics.
+
+    The divisor counts input cells, plus explicit padding cells when ``count_include_pad``;
+    cells beyond the padding that ceil mode adds never count.
+    """
     total = _pool(x, op, np.sum, 0.0)
-    if op.count_include_pad and not op.ceil_mode:
-        return total / (op.kernel[0] * op.kernel[1])
-    ones = np.ones((1, 1) + x.shape[2:])
-    counts = _pool(ones, op, np.sum, 0.0)
-    if op.count_include_pad:  # ceil mode: only explicit padding counts
-        counts = _pool(_pad(ones, op.pads, 1.0), ops.AvgPool(op.kernel, op.stride, (0, 0, 0, 0), op.ceil_mode), np.sum, 0.0)
+    mask = np.ones((1, 1) + x.shape[2:])
+    if op.count_include_pad:
+        mask = _pad(mask, op.pads, 1.0)
+        counts = _pool_padded(mask, op, total.shape[2:], np.sum, 0.0)
+    else:
+        counts = _pool(mask, op, np.sum, 0.0)
     return total / counts
 
 
 def _pool(x: np.ndarray, op: ops._Pool, reduce: Callable, fill: float) -> np.ndarray:
     _, oh, ow = op.infer_shape([x.shape[1:]])
-    top, left, bottom, right = op.pads
-    need_h = (oh - 1) * op.stride[0] + op.kernel[0] - (x.shape[2] + top + bottom)
-    need_w = (ow - 1) * op.stride[1] + op.kernel[1] - (x.shape[3] + left + right)
-    padded = _pad(x, (top, left, bottom + max(need_h, 0), right + max(need_w, 0)), fill)
+    return _pool_padded(_pad(x, op.pads, fill), op, (oh, ow), reduce, fill)
+
+
+def _pool_padded(padded: np.ndarray, op: ops._Pool, out_hw: tuple[int, int], reduce: Callable,
+                 fill: float) -> np.ndarray:
+    """Pool an already padded array into ``out_hw`` windows, extending bottom/right with ``fill`` (ceil mode)."""
+    oh, ow = out_hw
+    need_h = max((oh - 1) * op.stride[0] + op.kernel[0] - padded.shape[2], 0)
+    need_w = max((ow - 1) * op.stride[1] + op.kernel[1] - padded.shape[3], 0)
+    padded = _pad(padded, (0, 0, need_h, need_w), fill)
     win = _windows(padded, op.kernel, op.stride)[:, :, :oh, :ow]
     return reduce(win, axis=(4, 5))
 

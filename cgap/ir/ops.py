@@ -30,6 +30,8 @@ def _spatial_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, 
     if span < 0:
         raise CgapError(f"window {kernel} larger than padded input {size + pad_lo + pad_hi}")
     steps = -(-span // stride) if ceil else span // stride
+    if ceil and steps * stride >= size + pad_lo:
+        steps -= 1  # the last window must start inside the input or its leading padding (torch/ONNX rule)
     return steps + 1
 
 
