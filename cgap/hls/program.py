@@ -110,12 +110,12 @@ def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConf
     pw = lambda r: r["nix"] + r["pl"] + r["pr"]  # noqa: E731
     steps = lambda r: r["nif"] * r["kh"] * r["kw"]  # noqa: E731
     c = {
-        "IBUF_WORDS": [r["nif"] * l.tiy * pw(r) for l, r in conv],
+        "IBUF_WORDS": [r["nif"] * lay.tiy * pw(r) for lay, r in conv],
         "WBUF_WORDS": [steps(r) * pad(r["tof"]) for _, r in conv],
         "BBUF_WORDS": [pad(r["tof"]) for _, r in conv],
         "OBUF_WORDS": [r["toy"] * r["nox"] * r["tof"] for _, r in conv],
         "MAX_TOF": [r["tof"] for r in rows], "MAX_STEPS": [steps(r) for _, r in conv],
-        "MAX_CH": [r["nif"] for r in rows], "MAX_ROWS": [max(r["niy"], l.tiy) for l, r in zip(layers, rows, strict=True)],
+        "MAX_CH": [r["nif"] for r in rows], "MAX_ROWS": [max(r["niy"], lay.tiy) for lay, r in zip(layers, rows, strict=True)],
         "MAX_COLS": [pw(r) for r in rows], "MAX_WIN": [max(r["kh"] * r["kw"], r["pkh"] * r["pkw"]) for r in rows],
         "MAX_FTILES": [len(tiles(r["nof"], r["tof"])) for r in rows],
         "MAX_YTILES": [len(tiles(r["noy"], r["toy"])) for _, r in conv],

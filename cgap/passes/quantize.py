@@ -15,7 +15,7 @@ Formats (``frac`` = fractional bits; value = int * 2**-frac):
 
 Constraints that keep every shift inside the accumulator (so C++ and numpy agree bit for bit):
 0 <= acc_frac - out_frac <= acc_bits - 1, and a residual is shifted left by at most
-acc_bits - act_bits - 1 (w_frac is lowered when needed).
+acc_bits - act_bits - 1 and the bias must fit the accumulator (w_frac is lowered when needed).
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def _quant_conv(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges:
     res_frac = fracs[layer.residual] if layer.residual else 0
     if layer.residual:
         w_frac = min(w_frac, res_frac + hw.acc_bits - hw.act_bits - 1 - in_frac)
+    bias_frac = frac_for(float(np.max(np.abs(bias), initial=0.0)), hw.acc_bits, -hw.acc_bits, 2 * hw.acc_bits)
+    w_frac = min(w_frac, bias_frac - in_frac)
     acc_frac = in_frac + w_frac
     out_frac = _out_frac(ranges[_value_node(net, layer)], acc_frac, hw)
     wq, _ = to_fixed(weight, w_frac, hw.weight_bits)

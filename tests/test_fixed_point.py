@@ -1,0 +1,62 @@
+"""Integer primitives and the golden model against the float executor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cgap.fixed_point import div_round, frac_for, saturate, saturate_relu, shift_round, to_fixed, to_float, wrap
+from cgap.golden import quantize_input, run_golden
+from cgap.hls import compile_network
+from cgap.ir import executor
+from fpga_model.hw import PRESETS
+from tests.hls_nets import plain_net, residual_net
+
+ints = st.integers(-(2 ** 40), 2 ** 40)
+
+
+@given(ints, st.integers(1, 30))
+def test_shift_round_is_round_half_up(x, s):
+    assert int(shift_round(np.int64(x), s)) == (2 * x + 2 ** s) // 2 ** (s + 1)
+
+
+@given(ints, st.integers(1, 1000))
+def test_div_round_is_round_half_up(x, n):
+    assert int(div_round(np.int64(x), n)) == (2 * x + n) // (2 * n)
+
+
+@given(st.integers(-(2 ** 62), 2 ** 62))
+def test_wrap_is_twos_complement(x):
+    got = int(wrap(np.int64(x), 16))
+    assert -(2 ** 15) <= got < 2 ** 15 and (got - x) % 2 ** 16 == 0
+
+
+def test_saturate_counts_and_relu_variant():
+    x = np.array([-40000, -5, 0, 5, 40000])
+    y, n = saturate(x, 16)
+    assert list(y) == [-32768, -5, 0, 5, 32767] and n == 2
+    y, n = saturate_relu(x, 16, relu=True)
+    assert list(y) == [0, 0, 0, 5, 32767] and n == 1
+
+
+def test_to_fixed_round_trip_and_frac_choice():
+    assert frac_for(1.0, 16, -16, 32) == 14
+    assert frac_for(0.0, 16, -16, 32) == 32
+    q, sat = to_fixed(np.array([0.5, -1.25, 3.0]), 14, 16)
+    assert sat == 1 and list(to_float(q, 14)[:2]) == [0.5, -1.25]
+
+
+@pytest.mark.parametrize("preset,tol", [("zcu102-16b", 1e-3), ("zcu102-8b", 0.1)])
+@pytest.mark.parametrize("make", [residual_net, plain_net])
+def test_golden_close_to_float(make, preset, tol):
+    net = make()
+    x = np.random.default_rng(3).normal(0, 1, (100, *net.input_shape))
+    c = compile_network(net, PRESETS[preset], x, "g")
+    result = run_golden(c.layers, c.spec, quantize_input(x, c.spec))
+    out = result.tensors[c.program.output_tensor].reshape(len(x), -1)
+    got = to_float(out, c.spec.tensor_frac[c.program.output_tensor])
+    ref = executor.run(net, x).reshape(len(x), -1)
+    assert np.abs(got - ref).max() < tol * max(1.0, np.abs(ref).max())
+    assert np.mean(got.argmax(1) == ref.argmax(1)) >= (0.99 if preset.endswith("16b") else 0.9)

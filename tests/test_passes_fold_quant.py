@@ -1,0 +1,69 @@
+"""BN folding and quantisation passes, checked by running the network before and after on the executor."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cgap.ir import BatchNorm, executor
+from cgap.passes import fold_bn, quantize
+from cgap.passes.quantize import QuantError, calibrate, dequantized
+from fpga_model.hw import PRESETS
+from tests.hls_nets import plain_net, residual_net
+
+
+@pytest.mark.parametrize("make", [residual_net, plain_net])
+def test_fold_bn_preserves_function_and_removes_bn(make):
+    net = make()
+    x = np.random.default_rng(0).normal(0, 1, (8, *net.input_shape))
+    folded = fold_bn(net)
+    assert not any(isinstance(n.op, BatchNorm) for n in folded.nodes)
+    assert len(folded.nodes) < len(net.nodes)
+    np.testing.assert_allclose(executor.run(folded, x), executor.run(net, x), rtol=1e-10, atol=1e-10)
+    assert folded.output == net.output
+
+
+def test_fold_bn_is_pure():
+    net = residual_net()
+    before = [n.op.weight.copy() for n in net.nodes if getattr(n.op, "weight", None) is not None]
+    fold_bn(net)
+    after = [n.op.weight for n in net.nodes if getattr(n.op, "weight", None) is not None]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("bits", ["zcu102-16b", "zcu102-8b"])
+def test_quantized_weights_stay_close(bits):
+    hw = PRESETS[bits]
+    net = residual_net()
+    x = np.random.default_rng(1).normal(0, 1, (100, *net.input_shape))
+    q = quantize(net, hw, x)
+    assert "quant" not in net.meta
+    fake = dequantized(q)
+    err = np.abs(executor.run(fake, x) - executor.run(net, x)).max()
+    scale = np.abs(executor.run(net, x)).max()
+    assert err < scale * (2e-3 if hw.weight_bits == 16 else 0.1)
+    assert err > 0  # weights really were snapped to the grid
+
+
+def test_quant_spec_binary_points_cover_calibrated_range():
+    hw = PRESETS["zcu102-16b"]
+    net = plain_net()
+    x = np.random.default_rng(2).normal(0, 1, (100, *net.input_shape))
+    q = quantize(net, hw, x)
+    spec = q.meta["quant"]
+    ranges = calibrate(q, x)
+    for name, frac in spec.tensor_frac.items():
+        assert ranges[name] <= (2 ** 15 - 1) * 2.0 ** -frac
+    for lq in spec.layers.values():
+        assert 0 <= lq.out_shift < hw.acc_bits
+        if lq.weight is not None:
+            assert np.abs(lq.weight).max() <= 2 ** 15 - 1
+
+
+def test_calibration_rejects_nan():
+    net = plain_net()
+    x = np.full((4, *net.input_shape), np.nan)
+    with pytest.raises(QuantError, match="NaN"):
+        quantize(net, dataclasses.replace(PRESETS["tiny-test"]), x)
