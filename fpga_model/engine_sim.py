@@ -8,13 +8,15 @@ count over tiles and asserts the split sums back to ``compute_iterations``):
   channels only).  Per tile: DRAM reads of the input tile (rows from ``schedule.input_rows``: halo
   included, zero-padding rows made on chip; one contiguous segment per channel unless the tile spans
   the whole height), the weight tile + bias (first row tile of each channel tile), the residual tile;
-  compute = the tile's II=1 iterations + ``pipeline_depth`` fill/drain cycles (the tile's loops
-  (of, oy, ox, i, ky, kx) form one flattened pipeline, started once per tile); DRAM write of the
-  (pooled) output tile.
+  compute = the tile's II=1 iterations + ``pipeline_depth`` fill cycles per pipeline start + the
+  block write-out, counted as the C engine (hls_templates/cgap_engine.h) runs its loops: a conv or
+  pool restarts the II=1 pipeline for every Pof×Poy×Pox output block and writes the block out one
+  output per cycle (see ``_starts_and_drain``); DRAM write of the (pooled) output tile.
 * **Ping-pong overlap**: step s loads tile s and stores tile s-2 while computing tile s-1, all
   transfers sharing one DRAM port; the step takes max(compute, transfer).  So a layer costs
   load(0) + sum over tiles of max(compute, next load + previous store) + store(last).  Layers do not
-  overlap each other (the next layer reads what this one wrote).
+  overlap each other (the next layer reads what this one wrote).  ``overlap=False`` models an
+  engine without ping-pong (load, compute, store back to back per tile).
 * **DRAM** timing from :mod:`fpga_model.dram`; **energy** from :mod:`fpga_model.energy`.
 * **On-chip buffers**: bytes written (DRAM fills, accumulator drains) and read (per iteration the
   array reads Pox·Poy input words and Pof weight words; stores read the output tile).
@@ -50,6 +52,7 @@ class LayerResult:
     name: str
     kind: str
     tiles: int
+    pipeline_starts: int
     iterations: int
     compute_cycles: int
     cycles: int
@@ -85,6 +88,8 @@ class _Tiles:
     act_read_bytes: np.ndarray
     write_bytes: np.ndarray
     out_elems: np.ndarray
+    starts: np.ndarray
+    drain: np.ndarray
 
 
 def _split_iterations(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarray) -> np.ndarray:
@@ -95,6 +100,24 @@ def _split_iterations(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.n
     if rem:
         raise AssertionError(f"layer {layer.name!r}: tile split disagrees with schedule.compute_iterations")
     return lanes * rest
+
+
+def _starts_and_drain(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return per tile (pipeline starts, drain cycles) of the C engine's loops (hls_templates/cgap_engine.h).
+
+    conv/pool: the II=1 pipeline restarts for every (of, oy, ox) block, whose Pof·Poy·Pox outputs are then
+    written out one per cycle; gap: one start per (of, input block row) and Pof divide cycles per of;
+    add: one start per (of, oy) block row, no drain.
+    """
+    fb = -(-tf // hw.pof)
+    if layer.kind in ("conv", "pool"):
+        _, oh, ow = layer.conv_out if layer.kind == "conv" else layer.out_shape
+        rows = ty if layer.kind == "conv" else oh
+        blocks = fb * -(-rows // hw.poy) * -(-ow // hw.pox)
+        return blocks, blocks * hw.macs
+    if layer.kind == "gap":
+        return fb * -(-layer.in_shape[1] // hw.poy), fb * hw.pof
+    return fb * -(-layer.out_shape[1] // hw.poy), 0 * fb
 
 
 def _conv_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
@@ -118,7 +141,7 @@ def _conv_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
     reads = [(in_seg, in_cnt), (w_bytes, np.ones_like(tf)), (res_seg, res_cnt)]
     act_read = in_seg * in_cnt + res_seg * res_cnt
     return _Tiles(_split_iterations(layer, hw, tf, ty), reads, [(out_seg, res_cnt)], w_bytes, act_read,
-                  out_seg * res_cnt, tf * ty * nox)
+                  out_seg * res_cnt, tf * ty * nox, *_starts_and_drain(layer, hw, tf, ty))
 
 
 def _flat_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
@@ -132,7 +155,7 @@ def _flat_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
     reads = [(in_seg, one * operands)]
     out_seg = tf * oh * ow * act
     return _Tiles(_split_iterations(layer, hw, tf, one), reads, [(out_seg, one)], 0 * tf, in_seg * operands,
-                  out_seg, tf * oh * ow)
+                  out_seg, tf * oh * ow, *_starts_and_drain(layer, hw, tf, one))
 
 
 def _shifted(pairs: list[tuple[np.ndarray, np.ndarray]], shift: int, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -145,11 +168,15 @@ def _shifted(pairs: list[tuple[np.ndarray, np.ndarray]], shift: int, steps: int)
     return out
 
 
-def _pingpong(t: _Tiles, hw: HwConfig, depth: int) -> tuple[int, int]:
-    """Return (layer cycles, compute cycles) of the double-buffered tile pipeline (module doc)."""
+def _pingpong(t: _Tiles, hw: HwConfig, depth: int, overlap: bool) -> tuple[int, int]:
+    """Return (layer cycles, compute cycles) of the tile pipeline: double-buffered, or sequential (module doc)."""
     n = len(t.iters)
     compute = np.zeros(n + 2, dtype=np.int64)
-    compute[1:n + 1] = t.iters + depth
+    compute[1:n + 1] = t.iters + depth * t.starts + t.drain
+    if not overlap:
+        loads = dram.step_cycles(t.reads, [(0 * s, 0 * c) for s, c in t.writes], hw)
+        stores = dram.step_cycles([(0 * s, 0 * c) for s, c in t.reads], t.writes, hw)
+        return int(loads.sum() + compute.sum() + stores.sum()), int(compute.sum())
     transfer = dram.step_cycles(_shifted(t.reads, 0, n + 2), _shifted(t.writes, 2, n + 2), hw)
     return int(np.maximum(compute, transfer).sum()), int(compute.sum())
 
@@ -173,10 +200,11 @@ def _buffers(layer: EngineLayer, hw: HwConfig, t: _Tiles, iters: int) -> tuple[d
     return reads, writes, iters * hw.macs * operands
 
 
-def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH) -> LayerResult:
+def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
+                   overlap: bool = True) -> LayerResult:
     """Return the :class:`LayerResult` of one scheduled (tiled) engine layer on ``hw``."""
     t = _conv_tiles(layer, hw) if layer.kind == "conv" else _flat_tiles(layer, hw)
-    cycles, compute = _pingpong(t, hw, pipeline_depth)
+    cycles, compute = _pingpong(t, hw, pipeline_depth, overlap)
     iters = int(t.iters.sum())
     w_bytes, a_bytes, o_bytes = int(t.weight_bytes.sum()), int(t.act_read_bytes.sum()), int(t.write_bytes.sum())
     roofline = max(layer.macs / hw.macs, (w_bytes + a_bytes + o_bytes) / dram.bytes_per_cycle(hw))
@@ -184,16 +212,20 @@ def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPEL
     energy = layer_energy(hw, dram_bytes=w_bytes + a_bytes + o_bytes,
                           buffer_bytes={k: reads[k] + writes[k] for k in reads}, macs=layer.macs,
                           alu_ops=alu, cycles=cycles)
-    return LayerResult(layer.name, layer.kind, len(t.iters), iters, compute, cycles, layer.macs, roofline,
+    return LayerResult(layer.name, layer.kind, len(t.iters), int(t.starts.sum()), iters, compute, cycles,
+                       layer.macs, roofline,
                        w_bytes, a_bytes, o_bytes, reads, writes, alu, energy)
 
 
-def simulate(net: Network | Sequence[EngineLayer], hw: HwConfig,
-             pipeline_depth: int = PIPELINE_DEPTH) -> SimReport:
-    """Return the :class:`SimReport` of ``net`` (a Network, or its already scheduled layers) on ``hw``."""
+def simulate(net: Network | Sequence[EngineLayer], hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
+             overlap: bool = True) -> SimReport:
+    """Return the :class:`SimReport` of ``net`` (a Network, or its already scheduled layers) on ``hw``.
+
+    ``overlap=False`` runs each tile's load, compute and store back to back (no ping-pong).
+    """
     layers = schedule(net, hw) if isinstance(net, Network) else list(net)
     name = net.name if isinstance(net, Network) else "layers"
-    return SimReport(name, hw, [simulate_layer(layer, hw, pipeline_depth) for layer in layers])
+    return SimReport(name, hw, [simulate_layer(layer, hw, pipeline_depth, overlap) for layer in layers])
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ JSON schema (``to_dict``)::
                "utilisation", "roofline_efficiency", "dram_read_bytes", "dram_read_weight_bytes",
                "dram_read_act_bytes", "dram_write_bytes", "buffer_read_bytes", "buffer_write_bytes",
                "gops", "energy_pj": {...}},
-     "layers": [{"name", "kind", "tiles", "iterations", "cycles", "compute_cycles", "stall_cycles", "macs",
+     "layers": [{"name", "kind", "tiles", "pipeline_starts", "iterations", "cycles", "compute_cycles", "stall_cycles", "macs",
                  "roofline_cycles", "utilisation", "latency_us", "gops", "dram_read_bytes",
                  "dram_read_weight_bytes", "dram_read_act_bytes", "dram_write_bytes",
                  "buffer_read_bytes": {...}, "buffer_write_bytes": {...}, "energy_pj": {...}}, ...]}
@@ -32,7 +32,8 @@ def layer_dict(r: LayerResult, clock_mhz: float, macs_per_cycle: int) -> dict:
     """Return the JSON-ready dict of one layer (see module doc)."""
     latency_us = r.cycles / clock_mhz
     return {
-        "name": r.name, "kind": r.kind, "tiles": r.tiles, "iterations": r.iterations, "cycles": r.cycles,
+        "name": r.name, "kind": r.kind, "tiles": r.tiles, "pipeline_starts": r.pipeline_starts,
+        "iterations": r.iterations, "cycles": r.cycles,
         "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles, "macs": r.macs,
         "roofline_cycles": r.roofline_cycles, "utilisation": r.macs / (r.cycles * macs_per_cycle),
         "latency_us": latency_us, "gops": 2 * r.macs / (latency_us * 1e3),

@@ -1,0 +1,97 @@
+"""`cgap sim`: predict the accelerator's per-layer latency, DRAM traffic and energy, or run systolic mode.
+
+    cgap sim MODEL.pt|MODEL.onnx --hw PRESET|FILE.toml [--json] [--csv F] [--plot F]
+    cgap sim --arch resnet20 [--input 3x32x32] [--width-mult 0.5] --hw PRESET
+    cgap sim --scalesim-topology TOPO.csv --scalesim-config CFG.cfg [--gemm] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cgap.errors import CgapError
+
+
+def add_sim_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sim`` subcommand to ``subparsers``."""
+    p = subparsers.add_parser(
+        "sim", help="simulate the accelerator: per-layer latency, DRAM traffic, energy",
+        description="Cycle-level model of the generated engine (or a SCALE-Sim-compatible systolic array).")
+    p.add_argument("model", nargs="?", help="model.pt checkpoint or .onnx file")
+    p.add_argument("--arch", help="simulate a zoo architecture instead of a file")
+    p.add_argument("--input", default="3x32x32", help="input shape CxHxW for --arch (default 3x32x32)")
+    p.add_argument("--width-mult", type=float, default=1.0, help="width multiplier for --arch")
+    p.add_argument("--num-classes", type=int, default=10, help="classes for --arch (default 10)")
+    p.add_argument("--hw", default=None, help="hw preset name or TOML file (default zcu102-16b)")
+    p.add_argument("--pipeline-depth", type=int, default=None, help="fill/drain cycles per tile (default 8)")
+    p.add_argument("--no-overlap", action="store_true", help="no ping-pong: load, compute, store back to back")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--csv", metavar="FILE", help="also write one CSV row per layer to FILE")
+    p.add_argument("--plot", metavar="FILE", help="also write per-layer latency/energy bars (PNG/PDF) to FILE")
+    p.add_argument("--scalesim-topology", metavar="CSV", help="systolic mode: a SCALE-Sim topology file")
+    p.add_argument("--scalesim-config", metavar="CFG", help="systolic mode: a SCALE-Sim .cfg file")
+    p.add_argument("--gemm", action="store_true", help="the topology has GEMM rows (name, M, N, K)")
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Run the simulation selected by ``args``, print it, write requested files; return 0."""
+    if args.scalesim_topology or args.scalesim_config:
+        return _run_systolic(args)
+    if bool(args.model) == bool(args.arch):
+        raise CgapError("give either a MODEL file or --arch NAME (or --scalesim-topology/--scalesim-config)")
+    from fpga_model import report
+    from fpga_model.engine_sim import PIPELINE_DEPTH, simulate
+    from fpga_model.hw import load_hw
+
+    hw = load_hw(args.hw)
+    depth = PIPELINE_DEPTH if args.pipeline_depth is None else args.pipeline_depth
+    if depth < 0:
+        raise CgapError(f"--pipeline-depth must be >= 0, got {depth}")
+    result = simulate(_network(args), hw, pipeline_depth=depth, overlap=not args.no_overlap)
+    print(json.dumps(report.to_dict(result), indent=2) if args.json else report.table(result))
+    if args.csv:
+        _write(args.csv, report.to_csv(result))
+    if args.plot:
+        report.plot(result, args.plot)
+    return 0
+
+
+def _network(args: argparse.Namespace):  # noqa: ANN202 - returns cgap.ir.Network
+    if args.arch:
+        from cgap.inspect_cli import network_for_arch, parse_shape
+        return network_for_arch(args.arch, parse_shape(args.input), args.num_classes, args.width_mult)
+    from cgap.frontend import load_network
+    return load_network(args.model)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise CgapError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _run_systolic(args: argparse.Namespace) -> int:
+    if not (args.scalesim_topology and args.scalesim_config):
+        raise CgapError("systolic mode needs both --scalesim-topology and --scalesim-config")
+    from fpga_model.systolic import read_scalesim_cfg, read_topology_csv, simulate_systolic
+
+    cfg = read_scalesim_cfg(args.scalesim_config)
+    result = simulate_systolic(read_topology_csv(args.scalesim_topology, gemm=args.gemm), cfg)
+    rows = result.rows()
+    total = {"total_cycles": sum(r["total_cycles"] for r in rows), "macs": sum(r["macs"] for r in rows)}
+    if args.json:
+        print(json.dumps({"config": vars(cfg), "total": total, "layers": rows}, indent=2))
+    else:
+        print(f"{cfg.run_name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}, stall-free (SCALE-Sim v3 'Total Cycles')")
+        print(f"{'layer':<16}{'cycles':>12}{'folds':>8}{'util %':>8}{'DRAM ifmap':>12}{'filter':>10}{'ofmap wr':>10}")
+        for r in rows:
+            print(f"{r['name'][:15]:<16}{r['total_cycles']:>12}{r['folds']:>8}{r['utilisation']:>8.1f}"
+                  f"{r['dram_ifmap_reads']:>12}{r['dram_filter_reads']:>10}{r['dram_ofmap_writes']:>10}")
+        print(f"{'TOTAL':<16}{total['total_cycles']:>12}")
+    if args.csv:
+        keys = list(rows[0])
+        _write(args.csv, "\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
+    return 0
