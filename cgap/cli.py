@@ -70,13 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_guarded(func, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001 - any run(args) callable
-    """Call ``func(args)``; turn CgapError into a one-line message (exit 2) unless ``args.debug``."""
+    """Call ``func(args)``; turn CgapError and OSError into a one-line message (exit 2) unless ``args.debug``."""
     try:
         return int(func(args) or 0)
     except CgapError as exc:
         if getattr(args, "debug", False):
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, read-only or missing folder: the user's environment, not a bug
+        if getattr(args, "debug", False):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
