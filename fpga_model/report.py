@@ -98,19 +98,22 @@ def _fmt(value: object) -> str:
 
 
 def table(report: SimReport) -> str:
-    """Return a fixed-width terminal table: one line per layer and a total line."""
+    """Return an aligned terminal table: one line per layer (full names), a total line and a summary."""
+    from cgap.table import format_table
+
     doc = to_dict(report)
-    head = f"{'layer':<14}{'kind':<6}{'cycles':>10}{'compute':>10}{'stall':>9}{'util':>6}{'DRAM rd KiB':>12}" \
-           f"{'wr KiB':>8}{'energy uJ':>11}"
-    lines = [f"{doc['network']} on {doc['hw']} @ {doc['clock_mhz']:g} MHz", head, "-" * len(head)]
-    for r in [*doc["layers"], {"name": "TOTAL", "kind": "", **doc["total"]}]:
-        lines.append(f"{r['name'][:13]:<14}{r['kind']:<6}{r['cycles']:>10}{r['compute_cycles']:>10}"
-                     f"{r['stall_cycles']:>9}{r['utilisation']:>6.0%}{r['dram_read_bytes'] / 1024:>12.1f}"
-                     f"{r['dram_write_bytes'] / 1024:>8.1f}{r['energy_pj']['total'] / 1e6:>11.3f}")
+    headers = ["layer", "kind", "cycles", "compute", "stall", "util %", "DRAM rd KiB", "wr KiB", "energy uJ"]
+    rows = [[r["name"], r["kind"], r["cycles"], r["compute_cycles"], r["stall_cycles"],
+             round(100 * r["utilisation"], 1), round(r["dram_read_bytes"] / 1024, 1),
+             round(r["dram_write_bytes"] / 1024, 1), round(r["energy_pj"]["total"] / 1e6, 3)]
+            for r in [*doc["layers"], {"name": "TOTAL", "kind": "", **doc["total"]}]]
     t = doc["total"]
-    lines.append(f"latency {t['latency_us']:.1f} us, {t['gops']:.2f} GOPS, roofline efficiency "
-                 f"{t['roofline_efficiency']:.0%}, energy {t['energy_pj']['total'] / 1e6:.2f} uJ")
-    return "\n".join(lines)
+    return "\n".join([
+        f"{doc['network']} on {doc['hw']} @ {doc['clock_mhz']:g} MHz",
+        format_table(headers, rows),
+        f"latency {t['latency_us']:.1f} us, {t['gops']:.2f} GOPS, roofline efficiency "
+        f"{t['roofline_efficiency']:.0%}, energy {t['energy_pj']['total'] / 1e6:.2f} uJ",
+    ])
 
 
 def plot(report: SimReport, path: str | Path) -> Path:
