@@ -67,3 +67,13 @@ def test_calibration_rejects_nan():
     x = np.full((4, *net.input_shape), np.nan)
     with pytest.raises(QuantError, match="NaN"):
         quantize(net, dataclasses.replace(PRESETS["tiny-test"]), x)
+
+
+def test_fast_calibration_ranges_match_the_executor():
+    net = fold_bn(residual_net())
+    x = np.random.default_rng(4).normal(0, 1, (30, *net.input_shape))
+    ranges = calibrate(net, x)
+    ref = {k: float(np.abs(v).max()) for k, v in executor.run(net, x, keep=True).items()}
+    assert ranges.keys() == ref.keys()
+    for name, value in ref.items():
+        assert abs(ranges[name] - value) <= 1e-5 * max(value, 1e-9), name

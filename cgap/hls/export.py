@@ -46,10 +46,11 @@ def _check_inputs(net: Network, calib: np.ndarray, name: str, min_calib: int) ->
 
 
 def compile_network(net: Network, hw: HwConfig, calib: np.ndarray, name: str,
-                    min_calib: int = MIN_CALIB_IMAGES) -> Compiled:
-    """Return ``net`` folded, quantised on ``calib``, scheduled for ``hw`` and laid out as an engine program."""
+                    min_calib: int = MIN_CALIB_IMAGES, ranges: dict[str, float] | None = None) -> Compiled:
+    """Return ``net`` folded, quantised on ``calib`` (or on its precomputed ``ranges``), scheduled for ``hw``
+    and laid out as an engine program."""
     _check_inputs(net, calib, name, min_calib)
-    qnet = quantize(net, hw, calib)
+    qnet = quantize(net, hw, calib, ranges)
     spec: QuantSpec = qnet.meta["quant"]
     layers = schedule(qnet, hw)
     program = build_program(name, layers, spec, hw, output_tensor(qnet, layers))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from cgap.errors import CgapError
 from cgap.fixed_point import frac_for, int_range, to_fixed
@@ -69,7 +70,33 @@ def _frac_bounds(bits: int) -> tuple[int, int]:
     return -bits, 2 * bits
 
 
-def calibrate(net: Network, calib: np.ndarray, batch: int = 50) -> dict[str, float]:
+def _conv_fast(op, x: np.ndarray) -> np.ndarray:
+    """Return an ungrouped Conv2d as one float32 matmul over im2col windows (calibration only)."""
+    if op.groups != 1:
+        return executor.conv2d(x, op)
+    top, left, bottom, right = op.pads
+    x = np.pad(x.astype(np.float32), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    win = sliding_window_view(x, op.kernel, axis=(2, 3))[:, :, ::op.stride[0], ::op.stride[1]]
+    n, c, oh, ow, kh, kw = win.shape
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    y = cols @ op.weight.reshape(op.out_channels, -1).astype(np.float32).T
+    if op.bias is not None:
+        y += op.bias.astype(np.float32)
+    return y.reshape(n, oh, ow, op.out_channels).transpose(0, 3, 1, 2)
+
+
+_CALIB_KERNELS = {**executor.KERNELS, "Conv2d": lambda op, x: _conv_fast(op, x)}
+"""The executor's kernels with a float32 im2col convolution: ranges need no float64, and it is ~5x faster."""
+
+
+def _forward_all(net: Network, x: np.ndarray) -> dict[str, np.ndarray]:
+    values: dict[str, np.ndarray] = {INPUT: x}
+    for node in net.nodes:
+        values[node.name] = _CALIB_KERNELS[node.op.kind](node.op, *(values[s] for s in node.inputs))
+    return values
+
+
+def calibrate(net: Network, calib: np.ndarray, batch: int = 25) -> dict[str, float]:
     """Return max |value| of every node output (and ``"input"``) of ``net`` over the calibration images."""
     calib = np.asarray(calib, dtype=np.float64)
     if calib.ndim != 4 or calib.shape[0] == 0:
@@ -78,8 +105,7 @@ def calibrate(net: Network, calib: np.ndarray, batch: int = 50) -> dict[str, flo
         raise QuantError("calibration data contains NaN or inf")
     ranges: dict[str, float] = {}
     for start in range(0, len(calib), batch):
-        values = executor.run(net, calib[start:start + batch], keep=True)
-        for name, value in values.items():
+        for name, value in _forward_all(net, calib[start:start + batch]).items():
             ranges[name] = max(ranges.get(name, 0.0), float(np.max(np.abs(value))))
     return ranges
 
@@ -144,9 +170,10 @@ def _quant_layer(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges
     return LayerQuant(in_frac=in_frac, out_frac=in_frac, acc_frac=in_frac)
 
 
-def quant_spec(net: Network, hw: HwConfig, calib: np.ndarray) -> QuantSpec:
-    """Return the :class:`QuantSpec` of a BN-folded ``net`` on ``hw`` calibrated on ``calib``."""
-    ranges = calibrate(net, calib)
+def quant_spec(net: Network, hw: HwConfig, calib: np.ndarray, ranges: dict[str, float] | None = None) -> QuantSpec:
+    """Return the :class:`QuantSpec` of a BN-folded ``net`` on ``hw`` calibrated on ``calib``
+    (or on ``ranges`` already computed by :func:`calibrate` on those images)."""
+    ranges = calibrate(net, calib) if ranges is None else ranges
     lo, hi = _frac_bounds(hw.act_bits)
     fracs = {INPUT: frac_for(ranges[INPUT], hw.act_bits, lo, hi)}
     layers: dict[str, LayerQuant] = {}
@@ -158,10 +185,10 @@ def quant_spec(net: Network, hw: HwConfig, calib: np.ndarray) -> QuantSpec:
                      layers=layers, ranges=ranges, calib_images=len(calib))
 
 
-def quantize(net: Network, hw: HwConfig, calib: np.ndarray) -> Network:
+def quantize(net: Network, hw: HwConfig, calib: np.ndarray, ranges: dict[str, float] | None = None) -> Network:
     """Return ``net`` with BN folded and ``meta["quant"]`` = its :class:`QuantSpec` for ``hw``."""
     folded = fold_bn(net)
-    return replace(folded, meta={**net.meta, "quant": quant_spec(folded, hw, calib)})
+    return replace(folded, meta={**net.meta, "quant": quant_spec(folded, hw, calib, ranges)})
 
 
 def dequantized(net: Network) -> Network:
