@@ -167,3 +167,11 @@ def test_export_without_verify_writes_project_only(tmp_path):
     project = Path(summary["project"])
     assert project == tmp_path / "plain" and (project / "firmware" / "cgap_engine.h").is_file()
     assert not (project / "verify.json").exists() and not (project / "tb_data").exists()
+
+
+def test_bad_verify_images_fail_before_writing(tmp_path):
+    net = plain_net()
+    x = np.random.default_rng(0).normal(0, 1, (100, *net.input_shape))
+    with pytest.raises(CgapError, match="verify images"):
+        export_fpga(net, PRESETS["zcu102-16b"], tmp_path / "gen", x, "p", verify_images=x[:2, :1])
+    assert not (tmp_path / "gen").exists()

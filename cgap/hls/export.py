@@ -110,6 +110,9 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
     under ``"verify"`` when verification ran).  Bad input raises :class:`CgapError` before anything is written.
     """
     t0 = time.perf_counter()
+    if verify_images is not None and (np.ndim(verify_images) != 4 or len(verify_images) == 0
+                                      or np.shape(verify_images)[1:] != tuple(net.input_shape)):
+        raise CgapError(f"verify images have shape {np.shape(verify_images)}, need (N>0, {', '.join(map(str, net.input_shape))})")
     c = compile_network(net, hw, calib, name)
     plan = render(c.program, c.spec, hw)
     if verify_images is not None:
