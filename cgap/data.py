@@ -214,12 +214,14 @@ def _subset(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generato
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, subset: int | None = None,
-                 val_fraction: float = 0.1, seed: int = 0) -> Splits:
+                 val_fraction: float = 0.1, seed: int = 0,
+                 normalisation: tuple[list[float], list[float]] | None = None) -> Splits:
     """Return normalised train/val/test splits of dataset ``name``.
 
     ``subset`` caps the training set (val and test are capped at max(subset // 5, 100) images);
     the validation set is a fixed ``val_fraction`` of the training images; mean/std are the
-    training split's per-channel statistics.
+    training split's per-channel statistics unless ``normalisation`` = (mean, std) is given (as
+    stored in a checkpoint, so export and calibration see what training saw).
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
@@ -236,9 +238,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, subset: int | No
     xtr, ytr = _subset(xtr, ytr, subset, rng)
     xva, yva = _subset(xva, yva, small, rng)
     xte, yte = _subset(xte, yte, small, rng)
-    scaled = xtr.astype(np.float32) / 255.0
-    mean = scaled.mean(axis=(0, 2, 3))
-    std = np.maximum(scaled.std(axis=(0, 2, 3)), 1e-3)
+    if normalisation is not None:
+        mean, std = (np.asarray(v, dtype=np.float32) for v in normalisation)
+        if mean.shape != (xtr.shape[1],) or std.shape != (xtr.shape[1],):
+            raise DatasetError(f"{name}: stored normalisation has {mean.size} channels, images have {xtr.shape[1]}")
+    else:
+        scaled = xtr.astype(np.float32) / 255.0
+        mean = scaled.mean(axis=(0, 2, 3))
+        std = np.maximum(scaled.std(axis=(0, 2, 3)), 1e-3)
     splits = [(_normalise(x, mean, std), torch.from_numpy(y.astype(np.int64))) for x, y in
               ((xtr, ytr), (xva, yva), (xte, yte))]
     return Splits(name, splits[0], splits[1], splits[2], tuple(int(d) for d in xtr.shape[1:]), num_classes,

@@ -11,18 +11,27 @@ from pathlib import Path
 from cgap.cli import run_guarded
 from cgap.errors import CgapError
 
-TARGETS = ("onnx",)
+TARGETS = ("onnx", "fpga")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``cgap-export`` argument parser."""
-    p = argparse.ArgumentParser(prog="cgap-export", description="Export a cgap checkpoint.")
+    p = argparse.ArgumentParser(
+        prog="cgap-export", description="Export a cgap checkpoint: ONNX, or an HLS project for the cgap accelerator.")
     p.add_argument("model", help="model.pt checkpoint")
     p.add_argument("--target", choices=TARGETS, default="onnx", help="what to produce (default onnx)")
     p.add_argument("--out", help="output directory (default generated/<model name>)")
     p.add_argument("--force", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--check-images", type=int, default=8,
-                   help="random inputs on which onnxruntime must match PyTorch within 1e-4 (default 8)")
+                   help="onnx: random inputs on which onnxruntime must match PyTorch within 1e-4 (default 8)")
+    fpga = p.add_argument_group("fpga target")
+    fpga.add_argument("--hw", help="HwConfig preset or TOML file (default zcu102-16b)")
+    fpga.add_argument("--verify", action="store_true", help="run g++ C-simulation and write verify.json")
+    fpga.add_argument("--images", type=int, default=100, help="test images for --verify (default 100)")
+    fpga.add_argument("--calib-images", type=int, default=200,
+                      help="training images that choose the binary points (default 200, at least 100)")
+    fpga.add_argument("--dataset", help="dataset for calibration/verification (default: the checkpoint's)")
+    fpga.add_argument("--data-dir", help="dataset folder")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return p
 
@@ -38,7 +47,7 @@ def export_onnx(args: argparse.Namespace) -> int:
 
     ckpt = load_checkpoint(args.model)
     name = Path(args.model).stem
-    out = Path(args.out or Path("generated") / name)
+    out = _default_out(args)
     x = np.random.default_rng(0).standard_normal((args.check_images, *ckpt.model.input_shape)).astype(np.float32)
     with atomic_dir(out, force=args.force) as tmp:
         path = to_onnx(ckpt.model, ckpt.model.input_shape, tmp / f"{name}.onnx")
@@ -51,7 +60,66 @@ def export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORTERS = {"onnx": export_onnx}
+def _default_out(args: argparse.Namespace) -> Path:
+    return Path(args.out or Path("generated") / Path(args.model).stem)
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not force:
+        raise CgapError(f"output directory {out} exists and is not empty (use --force to replace it)")
+
+
+def calibration_data(ckpt, args: argparse.Namespace):  # noqa: ANN001, ANN201 - Checkpoint -> Splits
+    """Return the dataset splits normalised exactly as the checkpoint's training data was."""
+    from cgap.data import load_dataset
+
+    info = ckpt.meta.get("dataset") or {}
+    name = args.dataset or info.get("name")
+    if not name:
+        raise CgapError(f"{args.model}: checkpoint records no dataset; pass --dataset NAME for calibration images")
+    norm = (info["mean"], info["std"]) if info.get("name") == name and "mean" in info else None
+    return load_dataset(name, args.data_dir, normalisation=norm)
+
+
+def export_fpga_cli(args: argparse.Namespace) -> int:
+    """Write the HLS project (and with --verify run C-sim); print a JSON summary; exit 1 if not bit-exact."""
+    import torch
+
+    from cgap.checkpoint import load_checkpoint
+    from cgap.frontend import load_network
+    from cgap.hls.export import export_fpga
+    from fpga_model.hw import load_hw
+
+    hw = load_hw(args.hw)
+    out = _default_out(args)
+    _check_out(out, args.force)
+    ckpt = load_checkpoint(args.model)
+    net = load_network(args.model)
+    splits = calibration_data(ckpt, args)
+    calib = splits.train[0][: args.calib_images].numpy()
+    images = labels = logits = None
+    if args.verify:
+        images, labels = splits.test[0][: args.images].numpy(), splits.test[1][: args.images].numpy()
+        with torch.no_grad():
+            logits = ckpt.model(torch.from_numpy(images)).numpy()
+    summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
+                          float_logits=logits)
+    print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
+    if args.verify and not summary["verify"]["bit_exact"]:
+        print(f"cgap-export: error: C-simulation of {out} is not bit-exact with the golden model", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _verify_brief(summary: dict) -> dict:
+    v = summary.get("verify")
+    if not v:
+        return {}
+    keys = ("bit_exact", "images", "top1_agreement", "float_accuracy", "fixed_accuracy", "iterations_match")
+    return {"verify": {k: v[k] for k in keys if k in v}}
+
+
+EXPORTERS = {"onnx": export_onnx, "fpga": export_fpga_cli}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
