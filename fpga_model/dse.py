@@ -1,0 +1,614 @@
+"""Design-space exploration: the best engine (Pox, Poy, Pof, buffer split, bit width) for a network on a device.
+
+The grid (:func:`default_grid`): bit widths {8, 16} (act = weight; acc 32 / 48 bits); Pox and Poy from
+the powers of two and the divisors of the network's output widths/heights (up to the largest); Pof
+likewise over output channels; each of the three ping-pong buffers a power of two KiB from
+``MIN_BUFFER_KIB`` up to the first size that holds the whole largest layer (a bigger buffer
+changes no tile choice, so it only costs BRAM and SRAM energy: dominated).  Array shapes whose DSP
+blocks exceed the device are left out; every remaining (array, buffers) point is evaluated.
+
+Evaluation is exact with respect to the simulator, only organised to be fast (pruned-exhaustive):
+
+* the network is fused once; identical engine layers (same shapes and options) are costed once
+  and weighted by their count (ResNet-110: 113 engine layers, 15 distinct);
+* per array shape and distinct layer, every tiling's buffer needs come from
+  ``schedule.buffer_use``; the tiling ``schedule.choose_tiles`` would pick for *every* buffer
+  triple at once is a cumulative minimum of the tilings' preference ranks over the 3-D grid of
+  buffer sizes (the first tiling in choose_tiles' order that fits all three buffers);
+* each chosen (layer, tiling) is simulated once with ``engine_sim.simulate_layer`` (memoised);
+  its cycles do not depend on buffer sizes, and the SRAM part of its energy is re-priced per
+  buffer size with ``energy.sram_pj_per_64bit`` exactly as ``energy.layer_energy`` does;
+* the chosen design is re-simulated end to end with ``engine_sim.simulate(net, hw)`` and must
+  reproduce the table's cycles and energy (an internal check, not a tolerance).
+
+Objectives: ``latency`` (us), ``energy`` (uJ per inference) and ``edp`` (uJ x ms).  Ties break on
+fewer DSPs, then fewer BRAMs, then latency.  Pareto fronts: latency vs DSP blocks and latency vs
+energy, over all evaluated designs that fit the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+
+from cgap.errors import CgapError
+from cgap.ir import Network
+from fpga_model import dram
+from fpga_model import resources as res
+from fpga_model.devices import Device
+from fpga_model.energy import mac_pj, sram_pj_per_64bit
+from fpga_model.engine_sim import simulate, simulate_layer
+from fpga_model.hw import DRAM_PJ_PER_BIT, EnergyConfig, HwConfig
+from fpga_model.report import totals
+from fpga_model.schedule import EngineLayer, _candidates, buffer_use, compute_iterations, fuse
+
+OBJECTIVES = ("latency", "energy", "edp")
+MIN_BUFFER_KIB = 4
+_NONE = np.iinfo(np.int32).max
+_BUFFERS = ("input", "weight", "output")
+
+
+class DseError(CgapError):
+    """No design of the grid can run the network on the device (or a bad DSE option)."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The searched values: array dims, bit widths and per-buffer sizes in KiB (ascending)."""
+
+    pox: tuple[int, ...]
+    poy: tuple[int, ...]
+    pof: tuple[int, ...]
+    bits: tuple[int, ...]
+    input_kib: tuple[int, ...]
+    weight_kib: tuple[int, ...]
+    output_kib: tuple[int, ...]
+
+    def buffer_sizes(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Return the (input, weight, output) buffer size lists in KiB."""
+        return self.input_kib, self.weight_kib, self.output_kib
+
+    def size(self) -> int:
+        """Return the number of grid points (before the DSP filter)."""
+        return math.prod(len(v) for v in dataclasses.asdict(self).values())
+
+
+@dataclass(frozen=True)
+class Design:
+    """One evaluated accelerator: its HwConfig, predicted cost and resource estimate."""
+
+    hw: HwConfig
+    cycles: int
+    latency_us: float
+    energy_uj: float
+    resources: res.ResourceReport
+
+    @property
+    def edp(self) -> float:
+        """Return the energy-delay product in uJ x ms."""
+        return self.energy_uj * self.latency_us / 1000.0
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict of the design (array, bits, buffers, cost, resources)."""
+        hw = self.hw
+        return {"pox": hw.pox, "poy": hw.poy, "pof": hw.pof, "macs": hw.macs, "bits": hw.act_bits,
+                "input_kib": hw.input_buffer_kib, "weight_kib": hw.weight_buffer_kib,
+                "output_kib": hw.output_buffer_kib, "cycles": self.cycles, "latency_us": self.latency_us,
+                "energy_uj": self.energy_uj, "edp_uj_ms": self.edp, "resources": self.resources.to_dict()}
+
+
+@dataclass
+class DseResult:
+    """Outcome of :func:`explore`: the best design, Pareto fronts and search statistics."""
+
+    network: str
+    device: str
+    objective: str
+    best: Design
+    front_dsp: list[Design]
+    front_energy: list[Design]
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict: network, device, objective, best, pareto {latency_dsp, latency_energy}, stats."""
+        return {"network": self.network, "device": self.device, "objective": self.objective,
+                "best": self.best.to_dict(),
+                "pareto": {"latency_dsp": [d.to_dict() for d in self.front_dsp],
+                           "latency_energy": [d.to_dict() for d in self.front_energy]},
+                "stats": dict(self.stats)}
+
+
+# ------------------------------------------------------------------------------------------ the grid
+
+def _divisor_grid(values: set[int]) -> tuple[int, ...]:
+    """Return powers of two and divisors of ``values``, up to max(values), ascending."""
+    top = max(values)
+    out = {1 << k for k in range(top.bit_length()) if 1 << k <= top}
+    for v in values:
+        out |= {d for d in range(1, v + 1) if v % d == 0}
+    return tuple(sorted(out))
+
+
+def _pow2_upto(need_bytes: int) -> tuple[int, ...]:
+    """Return MIN_BUFFER_KIB, 2x, 4x ... KiB up to the first size holding ``need_bytes``."""
+    sizes, kib = [], MIN_BUFFER_KIB
+    while True:
+        sizes.append(kib)
+        if kib * 1024 >= need_bytes:
+            return tuple(sizes)
+        kib *= 2
+
+
+def default_grid(layers: Sequence[EngineLayer], bits: Sequence[int] = (8, 16)) -> Grid:
+    """Return the search :class:`Grid` for the fused (untiled) ``layers`` (rules in the module doc)."""
+    nox = {lay.conv_out[2] for lay in layers}
+    noy = {lay.conv_out[1] for lay in layers}
+    nof = {lay.conv_out[0] for lay in layers}
+    need = [0, 0, 0]
+    for b in bits:
+        hw = HwConfig(pox=1, poy=1, pof=1, act_bits=b, weight_bits=b, acc_bits=2 * b)
+        for lay in layers:
+            use = buffer_use(lay, hw, lay.out_shape[1] if lay.kind != "conv" else lay.conv_out[1], lay.out_shape[0])
+            need = [max(need[0], use.input_bytes), max(need[1], use.weight_bytes), max(need[2], use.output_bytes)]
+    return Grid(_divisor_grid(nox), _divisor_grid(noy), _divisor_grid(nof), tuple(sorted(bits)),
+                *(_pow2_upto(n) for n in need))
+
+
+def make_hw(device: Device, pox: int, poy: int, pof: int, bits: int, kib: tuple[int, int, int],
+            name: str = "dse") -> HwConfig:
+    """Return the HwConfig of one design point on ``device`` (its part, clock, DRAM and DRAM energy)."""
+    energy = EnergyConfig(dram_pj_per_bit=DRAM_PJ_PER_BIT.get(device.dram.kind, EnergyConfig().dram_pj_per_bit))
+    return HwConfig(name=name, pox=pox, poy=poy, pof=pof, act_bits=bits, weight_bits=bits,
+                    acc_bits=32 if bits == 8 else 48, input_buffer_kib=kib[0], weight_buffer_kib=kib[1],
+                    output_buffer_kib=kib[2], clock_mhz=device.clock_mhz, part=device.part, dram=device.dram,
+                    energy=energy)
+
+
+def array_shapes(grid: Grid, device: Device) -> list[tuple[int, int, int, int]]:
+    """Return the (pox, poy, pof, bits) points of ``grid`` whose MAC array fits the device's DSPs."""
+    out = []
+    for bits in grid.bits:
+        for pox in grid.pox:
+            for poy in grid.poy:
+                for pof in grid.pof:
+                    hw = make_hw(device, pox, poy, pof, bits, (grid.input_kib[0],) * 3)
+                    if res.dsp_blocks(hw, device.dsp_kind) <= device.dsp:
+                        out.append((pox, poy, pof, bits))
+    return out
+
+
+# ------------------------------------------------------------------------------- per-layer tables
+
+def distinct_layers(layers: Sequence[EngineLayer]) -> list[tuple[EngineLayer, int]]:
+    """Return (representative layer, count) for each distinct engine layer (names do not matter)."""
+    def key(lay: EngineLayer) -> EngineLayer:
+        return dataclasses.replace(lay, name="", nodes=(), input="", output="",
+                                   residual="r" if lay.residual else None)
+    counts = Counter(key(lay) for lay in layers)
+    return [(lay, n) for lay, n in counts.items()]
+
+
+class _LayerTables:
+    """Per distinct layer: buffer needs of every (toy, tof) tiling, cached per bit width."""
+
+    def __init__(self, layers: list[tuple[EngineLayer, int]]) -> None:
+        self.layers = layers
+        self.needs: dict[tuple[int, int], np.ndarray] = {}
+
+    def needs_of(self, u: int, hw: HwConfig) -> np.ndarray:
+        """Return an array [toy, tof, 4] of (input, weight, output, dram) bytes of layer ``u`` (index 0 unused)."""
+        key = (u, hw.act_bits)
+        if key not in self.needs:
+            lay = self.layers[u][0]
+            rows = lay.conv_out[1] if lay.kind == "conv" else lay.out_shape[1]
+            chans = lay.conv_out[0] if lay.kind == "conv" else lay.out_shape[0]
+            table = np.zeros((rows + 1, chans + 1, 4), dtype=np.int64)
+            for toy in (range(1, rows + 1) if lay.kind == "conv" else (rows,)):
+                for tof in range(1, chans + 1):
+                    use = buffer_use(lay, hw, toy, tof)
+                    table[toy, tof] = (use.input_bytes, use.weight_bytes, use.output_bytes, use.dram_bytes)
+            self.needs[key] = table
+        return self.needs[key]
+
+    def tilings(self, u: int, hw: HwConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (toy, tof, needs) of layer ``u``'s candidate tilings in ``choose_tiles`` preference order."""
+        lay = self.layers[u][0]
+        if lay.kind == "conv":
+            toys = _candidates(lay.conv_out[1], hw.poy, lay.pool_kernel[0])
+            tofs = _candidates(lay.conv_out[0], hw.pof)
+        else:
+            toys, tofs = [lay.out_shape[1]], _candidates(lay.out_shape[0], hw.pof)
+        toy = np.repeat(np.array(toys), len(tofs))
+        tof = np.tile(np.array(tofs), len(toys))
+        needs = self.needs_of(u, hw)[toy, tof]
+        order = np.lexsort((tof, toy, -toy * tof, needs[:, 3]))
+        return toy[order], tof[order], needs[order]
+
+
+def chosen_ranks(needs: np.ndarray, sizes: Sequence[Sequence[int]]) -> np.ndarray:
+    """Return, for every (input, weight, output) buffer size triple, the rank of the first tiling that fits.
+
+    ``needs`` holds the tilings' buffer bytes in preference order; the result has shape
+    (len(sizes[0]), len(sizes[1]), len(sizes[2])) and holds ``_NONE`` where nothing fits.
+    """
+    idx = [np.searchsorted(np.array(s) * 1024, needs[:, b], side="left") for b, s in enumerate(sizes)]
+    grid = np.full([len(s) + 1 for s in sizes], _NONE, dtype=np.int64)
+    np.minimum.at(grid, tuple(idx), np.arange(len(needs)))
+    for axis in range(3):
+        grid = np.minimum.accumulate(grid, axis=axis)
+    return grid[:len(sizes[0]), :len(sizes[1]), :len(sizes[2])]
+
+
+# --------------------------------------------------------------------------- evaluating an array shape
+
+@dataclass
+class _Context:
+    """What every worker needs: the device, grid, distinct layers and their tables; memoised layer costs."""
+
+    device: Device
+    grid: Grid
+    tables: _LayerTables
+    sim_calls: int = 0
+    cache: dict = field(default_factory=dict)
+
+    def layer_cost(self, u: int, hw: HwConfig, toy: int, tof: int) -> tuple[int, float, np.ndarray, dict]:
+        """Return (cycles, energy pJ without SRAM, SRAM bytes per buffer, energy dict) of layer ``u`` tiled (toy, tof)."""
+        key = (u, hw.pox, hw.poy, hw.pof, hw.act_bits, toy, tof)
+        if key not in self.cache:
+            result = simulate_layer(dataclasses.replace(self.tables.layers[u][0], toy=toy, tof=tof), hw)
+            self.sim_calls += 1
+            e = result.energy_pj
+            fixed = e["total"] - sum(e[f"sram_{b}"] for b in _BUFFERS)
+            nbytes = np.array([result.buffer_read_bytes[b] + result.buffer_write_bytes[b] for b in _BUFFERS])
+            self.cache[key] = (result.cycles, fixed, nbytes, {**e, "compute_cycles": result.compute_cycles})
+        return self.cache[key]
+
+
+def _sram_prices(hw: HwConfig, sizes: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """Return, per buffer, pJ per 64-bit access at each grid size (bank = half the buffer, as energy.py)."""
+    return [np.array([sram_pj_per_64bit(kib * 512, hw.energy) for kib in s]) for s in sizes]
+
+
+def _layer_costs(ctx: _Context, u: int, hw: HwConfig, ranks: np.ndarray, toy: np.ndarray,
+                 tof: np.ndarray) -> dict[int, tuple[int, float, np.ndarray]]:
+    """Return {rank: (cycles, energy without SRAM in pJ, SRAM bytes per buffer)} for each chosen tiling."""
+    out = {}
+    for r in np.unique(ranks):
+        if r != _NONE:
+            out[int(r)] = ctx.layer_cost(u, hw, int(toy[r]), int(tof[r]))[:3]
+    return out
+
+
+def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int], wanted: np.ndarray) -> dict[str, np.ndarray]:
+    """Return grids over the buffer triples of one array shape: cycles, energy_pj, ok (schedulable).
+
+    Arrays have shape (n_input, n_weight, n_output) buffer sizes; only triples where ``wanted``
+    (the resource fit) holds are simulated — elsewhere cycles is 0 and energy NaN.
+    """
+    sizes = ctx.grid.buffer_sizes()
+    hw = make_hw(ctx.device, *shape, (sizes[0][-1], sizes[1][-1], sizes[2][-1]))
+    prices = _sram_prices(hw, sizes)
+    dims = tuple(len(s) for s in sizes)
+    cycles = np.zeros(dims, dtype=np.int64)
+    energy = np.zeros(dims)
+    ok = np.ones(dims, dtype=bool)
+    for u, (_, count) in enumerate(ctx.tables.layers):
+        toy, tof, needs = ctx.tables.tilings(u, hw)
+        ranks = chosen_ranks(needs, sizes)
+        ok &= ranks != _NONE
+        costs = _layer_costs(ctx, u, hw, np.where(wanted & ok, ranks, _NONE), toy, tof)
+        for r, (cyc, fixed, nbytes) in costs.items():
+            where = ranks == r
+            sram = sum(nbytes[b] / 8 * prices[b].reshape([-1 if a == b else 1 for a in range(3)])
+                       for b in range(3))
+            cycles[where] += count * cyc
+            energy += where * (count * (fixed + sram))
+    energy[~(wanted & ok)] = np.nan
+    return {"cycles": cycles, "energy_pj": energy, "ok": ok}
+
+
+def shape_resources(device: Device, grid: Grid, shape: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    """Return per-triple resource grids {dsp, bram, lut, ff} of one array shape (same formulas as res.estimate)."""
+    sizes = grid.buffer_sizes()
+    hw = make_hw(device, *shape, (sizes[0][0],) * 3)
+    parts = res.buffer_partitions(hw)
+    scale = res.ALM_PER_LUT if device.lut_kind == "ALM" else 1.0
+    lut_fixed, ff = res.logic_cost(hw, device.dsp_kind, 0)
+    bram = sum(np.array([res.buffer_cost(k, parts[b][1], parts[b][2], device.bram_kind)[0] for k in sizes[i]])
+               .reshape([-1 if a == i else 1 for a in range(3)]) for i, b in enumerate(_BUFFERS))
+    lutram = sum(np.array([res.buffer_cost(k, parts[b][1], parts[b][2], device.bram_kind)[1] for k in sizes[i]])
+                 .reshape([-1 if a == i else 1 for a in range(3)]) for i, b in enumerate(_BUFFERS))
+    lut = sum(math.ceil(v * scale) for v in lut_fixed.values()) + np.ceil(lutram * scale).astype(np.int64)
+    dims = tuple(len(s) for s in sizes)
+    return {"dsp": np.full(dims, res.dsp_blocks(hw, device.dsp_kind)),
+            "bram": np.broadcast_to(bram + res.AXI_BRAM * res.M_AXI_BUNDLES, dims),
+            "lut": np.broadcast_to(lut, dims), "ff": np.full(dims, sum(ff.values()))}
+
+
+def _evaluate_chunk(ctx: _Context, shapes: list[tuple[int, int, int, int]]) -> tuple[list[dict], int]:
+    """Return the grids (resources, then cost where they fit) of each of ``shapes`` and the simulate_layer calls."""
+    start, out = ctx.sim_calls, []
+    for shape in shapes:
+        grids = shape_resources(ctx.device, ctx.grid, shape)
+        grids.update(evaluate_shape(ctx, shape, _fits(grids, ctx.device)))
+        out.append(grids)
+    return out, ctx.sim_calls - start
+
+
+_WORKER_CTX: _Context | None = None
+
+
+def _worker(shapes: list[tuple[int, int, int, int]]) -> tuple[list[dict], int]:
+    assert _WORKER_CTX is not None
+    return _evaluate_chunk(_WORKER_CTX, shapes)
+
+
+# ------------------------------------------------------------------------ lower bounds and pruning
+
+def lower_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, float]:
+    """Return (cycles, energy pJ) that no design of this array shape beats, whatever its buffers.
+
+    Per layer the one-tile tiling (toy = Noy, tof = Nof) has the fewest II=1 iterations and
+    pipeline starts, and the fewest DRAM and buffer bytes, of all tilings; so cycles >= max(its
+    compute cycles, unavoidable DRAM bytes / sustained bytes per cycle) and energy >= its DRAM,
+    MAC and ALU energy + its buffer bytes at the smallest buffer's price + static power over the
+    cycle bound.  ``_search`` checks both bounds against every shape it does evaluate.
+    """
+    sizes = ctx.grid.buffer_sizes()
+    hw = make_hw(ctx.device, *shape, (sizes[0][-1], sizes[1][-1], sizes[2][-1]))
+    bpc = dram.bytes_per_cycle(hw)
+    cheapest = [p[0] for p in _sram_prices(hw, sizes)]
+    cycles, energy = 0, 0.0
+    for u, (lay, count) in enumerate(ctx.tables.layers):
+        whole = (lay.conv_out[1], lay.conv_out[0]) if lay.kind == "conv" else (lay.out_shape[1], lay.out_shape[0])
+        _, _, nbytes, e = ctx.layer_cost(u, hw, *whole)
+        min_dram = e["dram"] / 8 / hw.energy.dram_pj_per_bit if hw.energy.dram_pj_per_bit else 0.0
+        cyc = max(e["compute_cycles"], math.ceil(min_dram / bpc - 1e-9))
+        cycles += count * cyc
+        energy += count * (e["dram"] + e["mac"] + e["alu"] + sum(nbytes[b] / 8 * cheapest[b] for b in range(3))
+                           + hw.energy.static_power_w * cyc / hw.clock_mhz * 1e6)
+    return cycles, energy
+
+
+def quick_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, float]:
+    """Return looser (cycles, energy pJ) bounds than :func:`lower_bounds`, without simulating.
+
+    cycles >= II=1 iterations of the one-tile tiling (``schedule.compute_iterations``) and >= the
+    weight + output bytes every tiling moves / sustained DRAM bytes per cycle; energy >= MAC energy
+    + DRAM energy of those bytes + static power over the cycle bound.
+    """
+    hw = make_hw(ctx.device, *shape, (ctx.grid.input_kib[-1],) * 3)
+    bpc = dram.bytes_per_cycle(hw)
+    cycles, energy = 0, 0.0
+    for lay, count in ctx.tables.layers:
+        whole = dataclasses.replace(lay, toy=lay.conv_out[1] if lay.kind == "conv" else lay.out_shape[1],
+                                    tof=lay.conv_out[0] if lay.kind == "conv" else lay.out_shape[0])
+        nbytes = math.prod(lay.out_shape) * hw.act_bits // 8
+        if lay.kind == "conv":
+            nbytes += lay.conv_out[0] * lay.in_shape[0] * lay.kernel[0] * lay.kernel[1] * hw.weight_bits // 8
+        cyc = max(compute_iterations(whole, hw), math.ceil(nbytes / bpc - 1e-9))
+        cycles += count * cyc
+        energy += count * (lay.macs * mac_pj(hw) + nbytes * 8 * hw.energy.dram_pj_per_bit
+                           + hw.energy.static_power_w * cyc / hw.clock_mhz * 1e6)
+    return cycles, energy
+
+
+class _Pruner:
+    """Remembers evaluated fitting designs; a shape is skipped when its bounds are strictly beaten on both fronts."""
+
+    def __init__(self) -> None:
+        self.dsp = np.zeros(0)
+        self.cycles = np.zeros(0)
+        self.energy = np.zeros(0)
+
+    def add(self, grids: dict[str, np.ndarray], fits: np.ndarray) -> None:
+        """Add the fitting designs of one evaluated shape."""
+        self.dsp = np.concatenate([self.dsp, grids["dsp"][fits]])
+        self.cycles = np.concatenate([self.cycles, grids["cycles"][fits]])
+        self.energy = np.concatenate([self.energy, grids["energy_pj"][fits]])
+
+    def dominated(self, dsp: int, lb_cycles: int, lb_energy: float) -> bool:
+        """Return True if some design with <= DSPs is strictly faster than the bound, and some design is
+        strictly faster and strictly lower-energy than the bounds (so no design of the shape can be on
+        either Pareto front or optimal for any objective)."""
+        faster = self.cycles < lb_cycles
+        return bool(np.any(faster & (self.dsp <= dsp)) and np.any(faster & (self.energy < lb_energy)))
+
+
+def _fits(grids: dict[str, np.ndarray], device: Device) -> np.ndarray:
+    """Return the boolean grid of designs that schedule and fit every device resource."""
+    avail = device.available()
+    ok = grids.get("ok", True)
+    return ok & np.logical_and.reduce([grids[k] <= avail[k] for k in res.RESOURCES])
+
+
+def _batches(items: list, first: int, size: int) -> list[list]:
+    """Return ``items`` split into a first batch of ``first`` and then batches of ``size``."""
+    out = [items[:first]]
+    out += [items[i:i + size] for i in range(first, len(items), size)]
+    return [b for b in out if b]
+
+
+def _check_bounds(shape: tuple, grids: dict[str, np.ndarray], fits: np.ndarray, bound: tuple[int, float]) -> None:
+    """Raise AssertionError if an evaluated design beats its shape's lower bounds (pruning would be unsound)."""
+    if fits.any() and (grids["cycles"][fits].min() < bound[0] or grids["energy_pj"][fits].min() < bound[1] * (1 - 1e-9)):
+        raise AssertionError(f"DSE lower bound violated for array {shape}; rerun with prune=False and report it")
+
+
+def _search(ctx: _Context, shapes: list[tuple[int, int, int, int]], workers: int,
+            prune: bool) -> tuple[list, list[dict], int]:
+    """Return (evaluated shapes, their grids, simulate_layer calls).
+
+    Shapes go in order of their quick lower bound, in batches; before each batch a shape is
+    skipped when its quick, then (computed on demand) tight bounds are dominated (``_Pruner``).
+    """
+    dsps = {s: res.dsp_blocks(make_hw(ctx.device, *s, (ctx.grid.input_kib[0],) * 3), ctx.device.dsp_kind)
+            for s in shapes}
+    quick = {s: quick_bounds(ctx, s) if prune else (0, 0.0) for s in shapes}
+    order = sorted(shapes, key=lambda s: (quick[s][0], dsps[s]))
+    pruner, done, grids, tight = _Pruner(), [], [], {}
+    calls = 0
+    global _WORKER_CTX
+    _WORKER_CTX = ctx
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) if workers > 1 else None
+    try:
+        for batch in _batches(order, 2 * workers, 8 * workers):
+            before = ctx.sim_calls
+            todo = [s for s in batch if not (prune and _skip(ctx, pruner, s, dsps[s], quick[s], tight))]
+            calls += ctx.sim_calls - before
+            chunks = [todo[i::workers] for i in range(workers)] if pool else [todo]
+            results = list(pool.map(_worker, chunks)) if pool else [_evaluate_chunk(ctx, todo)]
+            for chunk, (chunk_grids, n) in zip(chunks, results, strict=True):
+                calls += n
+                for s, g in zip(chunk, chunk_grids, strict=True):
+                    fits = _fits(g, ctx.device)
+                    _check_bounds(s, g, fits, tight.get(s, quick[s]))
+                    pruner.add(g, fits)
+                    done.append(s)
+                    grids.append(g)
+    finally:
+        if pool:
+            pool.shutdown()
+        _WORKER_CTX = None
+    return done, grids, calls
+
+
+def _skip(ctx: _Context, pruner: _Pruner, shape: tuple, dsp: int, quick: tuple[int, float], tight: dict) -> bool:
+    """Return True when ``shape`` is dominated by its quick bounds, else by its tight ones (stored in ``tight``)."""
+    if pruner.dominated(dsp, *quick):
+        return True
+    tight[shape] = lower_bounds(ctx, shape)
+    return pruner.dominated(dsp, *tight[shape])
+
+
+# ------------------------------------------------------------------------------ selection and fronts
+
+def _objective(objective: str, latency_us: np.ndarray, energy_uj: np.ndarray) -> np.ndarray:
+    """Return the objective values (lower is better) of designs."""
+    if objective == "latency":
+        return latency_us
+    if objective == "energy":
+        return energy_uj
+    return energy_uj * latency_us / 1000.0
+
+
+def pareto_indices(x: np.ndarray, y: np.ndarray, tie: np.ndarray) -> list[int]:
+    """Return indices of the points minimising both ``x`` and ``y`` (one per distinct front point).
+
+    Among equal (x, y) the smallest ``tie`` is kept; the result is sorted by ascending ``x``.
+    """
+    order = np.lexsort((tie, y, x))
+    front, best_y = [], math.inf
+    for i in order:
+        if y[i] < best_y:
+            front.append(int(i))
+            best_y = y[i]
+    return front
+
+
+def _flat(grids: list[dict[str, np.ndarray]], device: Device) -> dict[str, np.ndarray]:
+    """Return flat per-design arrays (shape-major, then input, weight, output size) with latency, energy, fits."""
+    flat = {k: np.stack([g[k] for g in grids]).reshape(-1) for k in grids[0]}
+    flat["latency_us"] = flat["cycles"] / device.clock_mhz
+    flat["energy_uj"] = flat["energy_pj"] / 1e6
+    flat["fits"] = _fits(flat, device)
+    return flat
+
+
+def _design(ctx: _Context, shapes: list, flat_index: int, name: str, flat: dict) -> Design:
+    """Return the :class:`Design` at ``flat_index`` of the flattened (shape, in, w, out) grid."""
+    sizes = ctx.grid.buffer_sizes()
+    dims = (len(shapes), *(len(s) for s in sizes))
+    s, i, w, o = np.unravel_index(flat_index, dims)
+    hw = make_hw(ctx.device, *shapes[s], (sizes[0][i], sizes[1][w], sizes[2][o]), name=name)
+    return Design(hw, int(flat["cycles"][flat_index]), float(flat["latency_us"][flat_index]),
+                  float(flat["energy_uj"][flat_index]), res.estimate(hw, ctx.device))
+
+
+def _no_fit_error(flat: dict, device: Device) -> DseError:
+    """Return the error for a grid where nothing fits: the smallest need next to the budget."""
+    avail = device.available()
+    if not flat["ok"].any():
+        return DseError(f"no design in the grid can schedule the network on {device.name} "
+                        "(a layer fits no tile even with the largest buffers)")
+    worst = np.max([flat[k] / avail[k] for k in res.RESOURCES], axis=0)
+    worst = np.where(flat["ok"], worst, np.inf)
+    i = int(np.argmin(worst))
+    need = ", ".join(f"{flat[k][i]:,} {k.upper()} (budget {avail[k]:,})" for k in res.RESOURCES
+                     if flat[k][i] > avail[k])
+    return DseError(f"no design fits {device.name}: the smallest one needs {need}; "
+                    f"pick a bigger device or a smaller network")
+
+
+def _verify(net: Network, design: Design) -> None:
+    """Re-simulate ``design`` end to end; raise AssertionError if the DSE table disagrees."""
+    total = totals(simulate(net, design.hw))
+    if total["cycles"] != design.cycles or not math.isclose(total["energy_pj"]["total"] / 1e6, design.energy_uj,
+                                                            rel_tol=1e-9):
+        raise AssertionError(f"DSE table {design.cycles} cycles / {design.energy_uj} uJ disagrees with "
+                             f"simulate: {total['cycles']} / {total['energy_pj']['total'] / 1e6}")
+
+
+def explore(net: Network, device: Device, objective: str = "latency", bits: Sequence[int] = (8, 16),
+            grid: Grid | None = None, workers: int = 1, prune: bool = True, verify: bool = True) -> DseResult:
+    """Return the :class:`DseResult` of searching ``grid`` (default: :func:`default_grid`) for ``net`` on ``device``.
+
+    The best design minimises ``objective`` over every evaluated design that fits; raises
+    :class:`DseError` when none fits (naming the smallest need and the budget).
+    """
+    if objective not in OBJECTIVES:
+        raise DseError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    t0 = time.perf_counter()
+    layers = fuse(net)
+    grid = grid or default_grid(layers, bits)
+    ctx = _Context(device, grid, _LayerTables(distinct_layers(layers)))
+    shapes = array_shapes(grid, device)
+    if not shapes:
+        return _raise_no_dsp(grid, device)
+    all_shapes = shapes
+    shapes, grids, calls = _search(ctx, all_shapes, workers, prune)
+    flat = _flat(grids, device)
+    if not flat["fits"].any():
+        raise _no_fit_error(flat, device)
+    result = _select(ctx, net.name, objective, shapes, flat)
+    if verify:
+        _verify(net, result.best)
+    seconds = time.perf_counter() - t0
+    per_shape = math.prod(len(v) for v in grid.buffer_sizes())
+    result.stats = {"designs_simulated": int(flat["fits"].sum()), "designs_in_grid": len(all_shapes) * per_shape,
+                    "designs_in_searched_shapes": int(flat["ok"].size), "schedulable": int(flat["ok"].sum()),
+                    "array_shapes": len(all_shapes), "array_shapes_pruned": len(all_shapes) - len(shapes),
+                    "distinct_layers": len(ctx.tables.layers), "engine_layers": len(layers),
+                    "simulate_layer_calls": calls, "seconds": seconds,
+                    "designs_per_s": float(flat["fits"].sum()) / seconds,
+                    "grid_designs_per_s": len(all_shapes) * per_shape / seconds, "workers": workers,
+                    "grid": {k: list(v) for k, v in dataclasses.asdict(grid).items()}}
+    return result
+
+
+def _select(ctx: _Context, network: str, objective: str, shapes: list, flat: dict) -> DseResult:
+    """Return the DseResult (no stats yet): best fitting design for ``objective`` and both Pareto fronts."""
+    value = _objective(objective, flat["latency_us"], flat["energy_uj"])
+    fit = np.flatnonzero(flat["fits"])
+    best = int(fit[np.lexsort((flat["latency_us"][fit], flat["bram"][fit], flat["dsp"][fit], value[fit]))[0]])
+    name = f"dse-{ctx.device.name}-{objective}"
+    lat, energy, dsp = flat["latency_us"][fit], flat["energy_uj"][fit], flat["dsp"][fit]
+    return DseResult(network, ctx.device.name, objective, _design(ctx, shapes, best, name, flat),
+                     [_design(ctx, shapes, int(fit[i]), name, flat) for i in pareto_indices(dsp, lat, energy)],
+                     [_design(ctx, shapes, int(fit[i]), name, flat) for i in pareto_indices(lat, energy, dsp)])
+
+
+def _raise_no_dsp(grid: Grid, device: Device) -> DseResult:
+    """Raise the error for a device whose DSPs cannot hold even the smallest array of the grid."""
+    need = min(res.dsp_blocks(make_hw(device, grid.pox[0], grid.poy[0], grid.pof[0], b, (grid.input_kib[0],) * 3),
+                              device.dsp_kind) for b in grid.bits)
+    raise DseError(f"no array of the grid fits {device.name}: the smallest needs {need} DSP "
+                   f"(budget {device.dsp}); pick a bigger device")

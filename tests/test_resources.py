@@ -1,0 +1,97 @@
+"""Resource model: device presets, DSP packing, BRAM partition formula, Ma et al. VGG-16 check, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from fpga_model.devices import DEVICES, DeviceError, device_for_part, get_device
+from fpga_model.hw import PRESETS, HwConfig
+from fpga_model.resources import blocks_for, buffer_cost, dsp_blocks, estimate, lutram_luts, macs_per_dsp
+
+
+def _hw(pox: int, poy: int, pof: int, bits: int = 16, **kw) -> HwConfig:
+    return HwConfig(pox=pox, poy=poy, pof=pof, act_bits=bits, weight_bits=bits, acc_bits=32 if bits == 8 else 48, **kw)
+
+
+def test_device_lookup_aliases_and_parts():
+    assert get_device("ZCU102") is DEVICES["xczu9eg"]
+    assert get_device("pynq-z2") is DEVICES["xc7z020"]
+    assert get_device("xczu9eg-ffvb1156-2-e") is DEVICES["xczu9eg"]
+    assert device_for_part(PRESETS["pynq-z2-16b"].part) is DEVICES["xc7z020"]
+    assert device_for_part("xc7a35t") is None
+    for dev in DEVICES.values():
+        HwConfig(part=dev.part, dram=dev.dram, clock_mhz=dev.clock_mhz)     # each preset makes a valid HwConfig
+        assert device_for_part(dev.part) is dev
+
+
+def test_unknown_device_names_nearest():
+    with pytest.raises(DeviceError) as err:
+        get_device("xczu9e")
+    msg = str(err.value)
+    assert "did you mean 'xczu9eg'" in msg and "xc7z020" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(("kind", "bits", "pof", "expect"), [
+    ("DSP48E1", 16, 64, 3136), ("DSP48E1", 8, 64, 3136),
+    ("DSP48E2", 16, 64, 3136), ("DSP48E2", 8, 64, 1568), ("DSP48E2", 8, 5, 49 * 3),
+    ("A10_VPDSP", 16, 64, 1568), ("A10_VPDSP", 8, 5, 123),
+])
+def test_dsp_packing(kind, bits, pof, expect):
+    assert dsp_blocks(_hw(7, 7, pof, bits), kind) == expect
+
+
+def test_ma_et_al_vgg16_on_arria10():
+    """Ma et al. FPGA'17: 7x7x64 = 3,136 16-bit MACs on the Arria 10 GX 1150 (1,518 DSP blocks).
+
+    Two 18x19 multipliers per block (Intel 683461) give 3,036 hard multipliers: the all-DSP mapping
+    needs 1,568 blocks (103%), so 100 MACs must go to logic, which fills every DSP block.
+    """
+    dev = get_device("arria10")
+    hw = _hw(7, 7, 64, part=dev.part)
+    assert hw.macs == 3136 and dev.dsp * macs_per_dsp(dev.dsp_kind, 16) == 3036
+    hard = estimate(hw, dev)
+    assert hard.used["dsp"] == 1568 and not hard.fits and hard.percent()["dsp"] > 100
+    soft = estimate(hw, dev, soft_macs=True)
+    assert soft.used["dsp"] == 1518 and soft.soft_macs == 100 and soft.percent()["dsp"] == 100.0
+    assert soft.detail["lut"]["soft_mac"] > 0
+
+
+def test_bram_partition_formula_by_hand():
+    # 64 KiB ping-pong, 16-bit words, 4 partitions: 32 KiB per half / 4 = 65,536 bits = 4,096 words per
+    # partition = 4 blocks of 1Kx18 (RAMB18) or 1Kx20 (M20K); x 4 partitions x 2 halves = 32.
+    assert buffer_cost(64, 16, 4, "RAMB18") == (32, 0)
+    assert buffer_cost(64, 16, 4, "M20K") == (32, 0)
+    assert buffer_cost(64, 8, 4, "RAMB18") == (32, 0)            # 8,192 8-bit words per partition in 2Kx9 blocks
+    assert blocks_for(65_536, 36, "RAMB18") == 4                 # 1,821 words of 36 bits: 512x36 blocks
+    # 4 KiB over 64 partitions: 256 bits each -> LUTRAM, 16 words x 16 bits = 1 x 6 RAM64M = 24 LUT6
+    assert lutram_luts(256, 16) == 24
+    assert buffer_cost(4, 16, 64, "RAMB18") == (0, 2 * 64 * 24)
+
+
+def test_estimate_counts_every_buffer_and_reports():
+    dev = get_device("xczu9eg")
+    hw = _hw(8, 8, 16, input_buffer_kib=128, weight_buffer_kib=64, output_buffer_kib=32)
+    rep = estimate(hw, dev)
+    assert rep.detail["bram"]["input"] == buffer_cost(128, 16, 64, "RAMB18")[0]
+    assert rep.detail["bram"]["weight"] == buffer_cost(64, 16, 16, "RAMB18")[0]
+    assert rep.used["bram"] == sum(rep.detail["bram"].values())
+    assert rep.used["dsp"] == 1024 and rep.fits
+    doc = json.loads(json.dumps(rep.to_dict()))
+    assert set(doc) == {"device", "fits", "used", "available", "percent", "soft_macs", "detail"}
+    assert set(doc["used"]) == {"dsp", "bram", "lut", "ff"}
+
+
+def test_bigger_arrays_and_buffers_never_use_less():
+    dev = get_device("xcu250")
+    small = estimate(_hw(4, 4, 8), dev)
+    for change in ({"pof": 16}, {"pox": 8}, {"input_buffer_kib": 1024}, {"weight_buffer_kib": 1024}):
+        big = estimate(dataclasses.replace(_hw(4, 4, 8), **change), dev)
+        assert all(big.used[k] >= small.used[k] for k in small.used), change
+
+
+def test_too_big_design_does_not_fit_small_device():
+    rep = estimate(_hw(16, 16, 16), get_device("xc7z020"))
+    assert not rep.fits and rep.used["dsp"] == 4096 and rep.available["dsp"] == 220
