@@ -53,6 +53,12 @@ log2 P)/2 LUT6.  Control (layer-table FSM, address generators, AXI-lite, two m_a
 ``CONTROL_LUT``/``CONTROL_FF``.  Intel ALMs = LUT6 estimate x ``ALM_PER_LUT`` (ASSUMPTION: an ALM
 holds one 6-input or two 4-input functions; registers map one FF per register).
 
+Known gap to the generated engine (cgap/hls/program.py ``buffer_geometry``, being changed in parallel):
+it sizes each buffer from the scheduled tiles of one network (not the HwConfig budget, so the
+budget here is an upper bound on the allocation), banks the input tile (Poy·Sy) x (Pox·Sx) for the
+largest stride S (here Pox·Poy, i.e. S = 1), keeps a separate residual buffer, Pof bias banks and
+Pof x FB_R x FB_C pool/add buffers.  Using that geometry would make the estimate network-exact.
+
 Not modelled: routing congestion (real designs rarely place above ~80–90% LUT), the bias buffer
 (Pof small LUTRAMs), BRAM cascading for very deep partitions, clock-rate effects of large arrays.
 """
