@@ -1,0 +1,1 @@
+"""`cgap report`: one self-contained HTML page (images embedded) about a run directory."""
