@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
               "train a model: cgap (grow then prune), full or prune baselines"),
     "sim": ("cgap.sim_cli", "add_sim_parser", "run_sim",
             "simulate the accelerator: per-layer latency, DRAM traffic, energy"),
+    "dse": ("cgap.dse_cli", "add_dse_parser", "run_dse",
+            "design-space exploration: the best accelerator for a network on an FPGA"),
     "report": ("cgap.report_cli", "add_parser", "run", "write a self-contained HTML report of a run directory"),
 }
 
