@@ -7,7 +7,8 @@ count over tiles and asserts the split sums back to ``compute_iterations``):
 * **Tiles** in loop order (output-channel tiles outer, output-row tiles inner; non-conv layers tile
   channels only).  Per tile: DRAM reads of the input tile (rows from ``schedule.input_rows``: halo
   included, zero-padding rows made on chip; one contiguous segment per channel unless the tile spans
-  the whole height), the weight tile + bias (first row tile of each channel tile), the residual tile;
+  the whole height), the weight tile + bias (``schedule.bias_words`` weight words per output channel, as
+  the weight image stores it; first row tile of each channel tile), the residual tile;
   compute = the tile's II=1 iterations + ``pipeline_depth`` fill cycles per pipeline start + the
   block write-out, counted as the C engine (hls_templates/cgap_engine.h) runs its loops: a conv or
   pool restarts the II=1 pipeline for every Pof×Poy×Pox output block and writes the block out one
@@ -38,7 +39,7 @@ from fpga_model import dram
 from fpga_model.energy import layer_energy
 from fpga_model.hw import HwConfig
 from fpga_model.report import totals
-from fpga_model.schedule import EngineLayer, compute_iterations, input_rows, schedule, tiles
+from fpga_model.schedule import EngineLayer, bias_words, compute_iterations, input_rows, schedule, tiles
 
 PIPELINE_DEPTH = 8
 """Fill/drain cycles per tile: buffer read 1 + DSP multiply 3 (A/B, M, P registers) + accumulate 1 +
@@ -132,7 +133,7 @@ def _conv_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
     in_seg = np.where(in_full, nif * rows * nix * act, rows * nix * act)
     in_cnt = np.where(in_full, 1, nif)
     first = np.tile(np.arange(ny) == 0, nf)
-    w_bytes = first * tf * (nif * layer.kernel[0] * layer.kernel[1] + 1) * wgt
+    w_bytes = first * tf * (nif * layer.kernel[0] * layer.kernel[1] + bias_words(hw)) * wgt
     full_y = ty == noy
     res_seg = np.where(full_y, tf * ty * nox * act, ty * nox * act) if layer.residual else np.zeros_like(tf)
     res_cnt = np.where(full_y, 1, tf)

@@ -24,6 +24,14 @@ Loop nest of a ``conv`` layer (Tox = Nox, Tif = Nif)::
                   Pox*Poy*Pof MACs
         store output tile (+residual, ReLU, pool)
 
+Loads and stores are ping-ponged: the (f0, y0) tiles are visited in this order, and tile step s
+loads tile s, computes tile s-1 and stores tile s-2.  DRAM words moved per tile (bursts):
+weights Tof*Nif*Nky*Nkx + Tof*bias_words (first row tile of each f0 only), the input rows of
+``input_rows`` (padding made on chip) for all Nif channels, Toy*Nox residual words per channel,
+and Toy*Nox/(pool area) output words per channel.  pool/gap/add layers tile output channels only:
+per tile they read the whole input planes of their channels (both operands for add) and write
+the output planes.
+
 ``compute_iterations`` is the total trip count of the II=1 body over all tiles.
 """
 
@@ -86,6 +94,11 @@ class EngineLayer:
 def tiles(total: int, size: int) -> list[int]:
     """Return the actual sizes of consecutive tiles of ``size`` covering ``total``."""
     return [min(size, total - start) for start in range(0, total, size)]
+
+
+def bias_words(hw: HwConfig) -> int:
+    """Return how many weight words hold one accumulator-wide bias in the weight image (low word first)."""
+    return math.ceil(hw.acc_bits / hw.weight_bits)
 
 
 def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:

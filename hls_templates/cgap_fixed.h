@@ -38,15 +38,25 @@ typedef ap_uint<CGAP_WEIGHT_BITS> wbits_t;
 static const int CGAP_ACT_MAX = (1 << (CGAP_ACT_BITS - 1)) - 1;
 static const int CGAP_ACT_MIN = -(1 << (CGAP_ACT_BITS - 1));
 
-// Instrumentation (C-sim only): II=1 pipeline iterations and saturation events per engine layer.
+// Instrumentation (C-sim only), per engine layer: II=1 pipeline iterations, saturation events and
+// DRAM words moved (weight-port reads, feature-map reads, feature-map writes).
 #ifndef __SYNTHESIS__
 extern unsigned long long cgap_iterations[CGAP_NUM_LAYERS];
 extern unsigned long long cgap_saturations[CGAP_NUM_LAYERS];
+extern unsigned long long cgap_dram_read_w[CGAP_NUM_LAYERS];
+extern unsigned long long cgap_dram_read_a[CGAP_NUM_LAYERS];
+extern unsigned long long cgap_dram_write[CGAP_NUM_LAYERS];
 #define CGAP_COUNT_ITER(l) (cgap_iterations[(l)]++)
 #define CGAP_COUNT_SAT(l) (cgap_saturations[(l)]++)
+#define CGAP_COUNT_RD_W(l) (cgap_dram_read_w[(l)]++)
+#define CGAP_COUNT_RD_A(l) (cgap_dram_read_a[(l)]++)
+#define CGAP_COUNT_WR(l) (cgap_dram_write[(l)]++)
 #else
 #define CGAP_COUNT_ITER(l) ((void)(l))
 #define CGAP_COUNT_SAT(l) ((void)(l))
+#define CGAP_COUNT_RD_W(l) ((void)(l))
+#define CGAP_COUNT_RD_A(l) ((void)(l))
+#define CGAP_COUNT_WR(l) ((void)(l))
 #endif
 
 // x * 2^-s rounded half-up: ((x >> (s-1)) + 1) >> 1 for s > 0, x << -s otherwise.

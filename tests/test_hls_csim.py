@@ -1,5 +1,6 @@
 """Generated HLS projects compiled with g++ (-Wall -Wextra -Werror) and C-simulated: bit-exact vs the golden model,
-pipeline iteration counts == fpga_model.schedule.compute_iterations, saturations == golden."""
+pipeline iteration counts == fpga_model.schedule.compute_iterations, saturations == golden, DRAM bytes per layer
+== fpga_model.engine_sim.simulate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from cgap.hls import compile_network, export_fpga
+from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
 from tests.hls_nets import plain_net, residual_net
 
@@ -25,6 +27,7 @@ ODD_8 = dataclasses.replace(PRESETS["zcu102-8b"], name="odd-8b", pox=4, poy=3, p
 
 CASES = {"residual-16b": (residual_net, ODD_16), "plain-8b": (plain_net, ODD_8),
          "residual-8b-zcu102": (residual_net, PRESETS["zcu102-8b"])}
+CASES_BY_HW = {hw.name: make for make, hw in CASES.values()}
 
 
 def _export(make, hw, out: Path, calib_scale: float = 0.3, images: int = 6) -> dict:
@@ -56,6 +59,22 @@ def test_iterations_equal_compute_iterations(exported):
     assert report["iterations_match"] is True
     for layer in report["layers"]:
         assert layer["iterations"] == layer["expected_iterations"] > 0, layer["name"]
+
+
+def test_dram_bytes_equal_simulator(exported):
+    """The words the engine's burst loops move, per layer and kind (weights, activations read, written), times
+    the word size, equal the simulator's LayerResult DRAM bytes exactly."""
+    summary, hw = exported
+    report = summary["verify"]
+    assert report["dram_bytes_match"] is True
+    net = CASES_BY_HW[hw.name]()
+    sim = simulate(compile_network(net, hw, np.random.default_rng(7).normal(0, 1, (100, *net.input_shape)) * 0.3,
+                                   "t").layers, hw)
+    assert len(sim.layers) == len(report["layers"])
+    for r, s in zip(report["layers"], sim.layers, strict=True):
+        assert r["dram_bytes"] == [s.dram_read_weight_bytes, s.dram_read_act_bytes, s.dram_write_bytes], r["name"]
+        assert r["dram_bytes"][1] > 0 and r["dram_bytes"][2] > 0
+        assert (r["dram_bytes"][0] > 0) == (r["kind"] == "conv")
 
 
 def test_saturations_equal_golden_and_happen(exported):

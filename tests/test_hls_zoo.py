@@ -1,4 +1,5 @@
-"""Zoo models at irregular widths through ONNX -> IR -> fixed-point engine -> g++ C-sim, bit-exact vs golden."""
+"""Zoo models at irregular widths through ONNX -> IR -> fixed-point engine -> g++ C-sim, bit-exact vs golden,
+iteration counts and per-layer DRAM bytes equal to the simulator's."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _check(arch: str, preset: str, tmp_path: Path) -> None:
     report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:3], opt="-O1")["verify"]
     assert report["bit_exact"] is True
     assert report["iterations_match"] is True
+    assert report["dram_bytes_match"] is True
     assert [r["saturations"] for r in report["layers"]] == [r["golden_saturations"] for r in report["layers"]]
     assert report["top1_agreement"] >= 2 / 3
 

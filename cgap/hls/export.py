@@ -18,6 +18,7 @@ from cgap.hls.render import BuildPlan, raw_bytes, render
 from cgap.hls.write import write_plan
 from cgap.ir import Network, executor
 from cgap.passes.quantize import QuantSpec, quantize
+from fpga_model.engine_sim import simulate_layer
 from fpga_model.hw import HwConfig
 from fpga_model.schedule import EngineLayer, compute_iterations, output_tensor, schedule
 
@@ -73,6 +74,15 @@ def _top1(logits: np.ndarray) -> np.ndarray:
     return np.asarray(logits).reshape(len(logits), -1).argmax(axis=1)
 
 
+def _dram_bytes(layer: EngineLayer, hw: HwConfig, row: dict) -> dict:
+    """Return the DRAM bytes C-sim moved for one layer (words counted by the engine) and the simulator's."""
+    sim = simulate_layer(layer, hw)
+    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
+    return {"dram_bytes": [row["dram_read_weight_words"] * wgt, row["dram_read_act_words"] * act,
+                           row["dram_write_words"] * act],
+            "sim_dram_bytes": [sim.dram_read_weight_bytes, sim.dram_read_act_bytes, sim.dram_write_bytes]}
+
+
 def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: GoldenResult, project: Path,
                    float_logits: np.ndarray, labels: np.ndarray | None) -> dict:
     """Return the verify.json content from the C-sim outputs and stats."""
@@ -85,11 +95,12 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
     for layer, row in zip(c.layers, csim.stats.get("layers", []), strict=False):
         layers.append({"name": layer.name, "kind": layer.kind, "iterations": row["iterations"],
                        "expected_iterations": compute_iterations(layer, hw), "saturations": row["saturations"],
-                       "golden_saturations": golden.saturations[layer.name]})
+                       "golden_saturations": golden.saturations[layer.name], **_dram_bytes(layer, hw, row)})
     report = {
         "bit_exact": bit_exact, "images": len(yq), "top1_agreement": float(np.mean(fixed == ref)),
         "iterations_match": bool(layers) and all(r["iterations"] == r["expected_iterations"] for r in layers)
         and bool(csim.stats.get("iterations_constant")),
+        "dram_bytes_match": bool(layers) and all(r["dram_bytes"] == r["sim_dram_bytes"] for r in layers),
         "compile_s": round(csim.compile_s, 3), "csim_s": round(csim.run_s, 3),
         "csim_s_per_image": round(csim.run_s / len(yq), 4), "layers": layers,
     }

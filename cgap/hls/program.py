@@ -14,7 +14,7 @@ from cgap.errors import CgapError
 from cgap.ir import INPUT
 from cgap.passes.quantize import QuantSpec
 from fpga_model.hw import HwConfig
-from fpga_model.schedule import EngineLayer, tiles
+from fpga_model.schedule import EngineLayer, bias_words, tiles
 
 KIND_CODES: dict[str, int] = {"conv": 0, "pool": 1, "gap": 2, "add": 3}
 """Engine layer kinds -> the CGAP_KIND_* codes of the layer table."""
@@ -46,11 +46,6 @@ class Program:
     output_tensor: str
     input_words: int
     output_words: int
-
-
-def bias_words(hw: HwConfig) -> int:
-    """Return how many weight words hold one accumulator-wide bias."""
-    return math.ceil(hw.acc_bits / hw.weight_bits)
 
 
 def _fmap_layout(layers: list[EngineLayer], input_words: int) -> tuple[dict[str, int], int]:
@@ -103,27 +98,71 @@ def _row(layer: EngineLayer, spec: QuantSpec, offsets: dict[str, int], woff: tup
         toy=layer.toy, tof=layer.tof, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift)
 
 
+def _bank_factors(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig, kinds: tuple[str, ...]) -> tuple[int, int]:
+    """Return (row, column) bank counts of a banked tile buffer: Poy (Pox) times the largest stride of ``kinds``."""
+    strides = [(r["sh"], r["sw"]) for lay, r in zip(layers, rows, strict=True) if lay.kind in kinds]
+    return hw.poy * max((s[0] for s in strides), default=1), hw.pox * max((s[1] for s in strides), default=1)
+
+
+def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
+    """Return the banked tile buffers' shapes (see hls_templates/cgap_engine.h; each buffer exists twice).
+
+    IB_R x IB_C banks of IBUF_DEPTH words (conv input tile), Pof x WBUF_DEPTH weights, Pof x BBUF_DEPTH
+    biases, OBUF_WORDS / RBUF_WORDS (conv output / residual tile), Pof x FB_R x FB_C banks of FBUF_DEPTH
+    (pool / gap / add input and output tiles).
+    """
+    cd, fb = lambda a, b: -(-a // b), lambda t: -(-t // hw.pof)  # noqa: E731
+    pairs = list(zip(layers, rows, strict=True))
+    conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
+    flat = [(lay, r) for lay, r in pairs if lay.kind != "conv"]
+    ib_r, ib_c = _bank_factors(layers, rows, hw, ("conv",))
+    fb_r, fb_c = _bank_factors(layers, rows, hw, ("pool",))
+    fdepth = []
+    for lay, r in flat:
+        top, left = (r["pt"], r["pl"]) if lay.kind == "pool" else (0, 0)
+        fdepth += [cd(fb(r["tof"]) * (r["niy"] + top), fb_r) * cd(r["nix"] + left, fb_c),
+                   cd(fb(r["tof"]) * r["ooy"], fb_r) * cd(r["oox"], fb_c)]
+    steps = [r["nif"] * r["kh"] * r["kw"] for _, r in conv]
+    return {
+        "IB_R": ib_r, "IB_C": ib_c,
+        "IBUF_DEPTH": max((cd(r["nif"] * lay.tiy, ib_r) * cd(r["nix"] + r["pl"] + r["pr"], ib_c) for lay, r in conv), default=1),
+        "WBUF_DEPTH": max((st * fb(r["tof"]) for st, (_, r) in zip(steps, conv, strict=True)), default=1),
+        "BBUF_DEPTH": max((fb(r["tof"]) for _, r in conv), default=1),
+        "OBUF_WORDS": max((r["toy"] * r["nox"] * r["tof"] for _, r in conv), default=1),
+        "RBUF_WORDS": max((r["toy"] * r["nox"] * r["tof"] for _, r in conv if r["has_res"]), default=1),
+        "FB_R": fb_r, "FB_C": fb_c, "FBUF_DEPTH": max(fdepth, default=1),
+    }
+
+
 def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
-    """Return buffer sizes (words) and loop tripcount bounds, each at least 1."""
-    conv = [(lay, r) for lay, r in zip(layers, rows, strict=True) if lay.kind == "conv"]
-    pad = lambda t: math.ceil(t / hw.pof) * hw.pof  # noqa: E731
+    """Return buffer geometry (words) and loop tripcount bounds, each at least 1."""
+    pairs = list(zip(layers, rows, strict=True))
+    conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
+    flat = [r for lay, r in pairs if lay.kind != "conv"]
     pw = lambda r: r["nix"] + r["pl"] + r["pr"]  # noqa: E731
     steps = lambda r: r["nif"] * r["kh"] * r["kw"]  # noqa: E731
     c = {
-        "IBUF_WORDS": [r["nif"] * lay.tiy * pw(r) for lay, r in conv],
-        "WBUF_WORDS": [steps(r) * pad(r["tof"]) for _, r in conv],
-        "BBUF_WORDS": [pad(r["tof"]) for _, r in conv],
-        "OBUF_WORDS": [r["toy"] * r["nox"] * r["tof"] for _, r in conv],
         "MAX_TOF": [r["tof"] for r in rows], "MAX_STEPS": [steps(r) for _, r in conv],
-        "MAX_CH": [r["nif"] for r in rows], "MAX_ROWS": [max(r["niy"], lay.tiy) for lay, r in zip(layers, rows, strict=True)],
-        "MAX_COLS": [pw(r) for r in rows], "MAX_WIN": [max(r["kh"] * r["kw"], r["pkh"] * r["pkw"]) for r in rows],
-        "MAX_FTILES": [len(tiles(r["nof"], r["tof"])) for r in rows],
-        "MAX_YTILES": [len(tiles(r["noy"], r["toy"])) for _, r in conv],
+        "MAX_CH": [r["nif"] for _, r in conv],
+        "MAX_WBURST": [r["tof"] * steps(r) for _, r in conv],
+        "MAX_BBURST": [r["tof"] * bias_words(hw) for _, r in conv],
+        "MAX_IPAD": [lay.tiy * pw(r) for lay, r in conv],
+        "MAX_ISEG": [min(lay.tiy, r["niy"]) * r["nix"] for lay, r in conv],
+        "MAX_OSEG": [r["toy"] * r["nox"] for _, r in conv],
+        "MAX_OROWS": [r["toy"] // r["pkh"] for _, r in conv],
+        "MAX_OROW": [r["nox"] * r["pkh"] for _, r in conv],
+        "MAX_OCOLS": [r["nox"] // r["pkw"] for _, r in conv],
+        "MAX_WIN": [r["kh"] * r["kw"] for r in flat],
+        "MAX_TILES": [len(tiles(r["nof"], r["tof"])) * len(tiles(r["noy"], r["toy"])) for _, r in conv],
+        "MAX_FTILES": [len(tiles(r["nof"], r["tof"])) for r in flat],
         "MAX_FBLOCKS": [math.ceil(r["tof"] / hw.pof) for r in rows],
         "MAX_YBLOCKS": [math.ceil(max(r["toy"], r["niy"], r["ooy"]) / hw.poy) for r in rows],
         "MAX_XBLOCKS": [math.ceil(max(r["nox"], r["nix"]) / hw.pox) for r in rows],
+        "MAX_FSEG": [r["tof"] * r["niy"] * r["nix"] for r in flat],
+        "MAX_FOSEG": [r["tof"] * r["ooy"] * r["oox"] for r in flat],
     }
-    return {k: max(v, default=1) or 1 for k, v in c.items()}
+    consts = {k: max(v, default=1) or 1 for k, v in c.items()}
+    return consts | buffer_geometry(layers, rows, hw)
 
 
 def build_program(name: str, layers: list[EngineLayer], spec: QuantSpec, hw: HwConfig, output: str) -> Program:

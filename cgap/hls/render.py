@@ -60,6 +60,7 @@ def context(program: Program, spec: QuantSpec, hw: HwConfig) -> dict:
         "clock_mhz": hw.clock_mhz, "clock_period_ns": f"{hw.clock_period_ns:.3f}", "port_bits": hw.dram.port_bits,
         "act_bits": hw.act_bits, "weight_bits": hw.weight_bits, "acc_bits": hw.acc_bits,
         "bias_words": program.bias_words, "pox": hw.pox, "poy": hw.poy, "pof": hw.pof,
+        "ib_r": program.constants["IB_R"], "ib_c": program.constants["IB_C"],
         "num_layers": len(program.layers), "fmap_words": program.fmap_words, "weight_words": int(program.weights.size),
         "input_offset": program.offsets[program.input_tensor], "input_words": program.input_words,
         "output_offset": program.offsets[program.output_tensor], "output_words": program.output_words,
