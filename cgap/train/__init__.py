@@ -1,0 +1,6 @@
+"""CGaP training: seed → saliency-guided growth → continuous structured pruning → fine-tune.
+
+Modules: ``config`` (TrainConfig), ``surgery`` (index-based physical rebuild of a zoo model),
+``saliency``, ``grow``, ``prune``, ``metrics`` (params/MACs), ``coupling`` (Torch-Pruning cross-check),
+``history``, ``plots``, ``resume`` and ``loop`` (the training loop).  Nothing registers itself on import.
+"""

@@ -1,0 +1,63 @@
+"""Cross-check of the zoo's coupled channel groups against Torch-Pruning's DependencyGraph.
+
+The structural change itself is done by index maps over ``ZooModel.channel_groups()`` (see
+``surgery``), because the result must be an ordinary zoo model rebuilt from its width map.  Torch-
+Pruning traces the real forward graph independently; this module asserts that the two agree on every
+group (members, direction, and the flatten→linear ``repeat``), so a zoo bug cannot silently mis-couple.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from cgap.errors import CgapError
+from cgap.models import ZooModel
+
+Member = tuple[str, str, int]  # (layer, "out"|"in", features per channel)
+
+
+def zoo_members(model: ZooModel) -> dict[str, set[Member]]:
+    """Return {group: {(layer, direction, repeat)}} from the zoo's own description."""
+    out = {}
+    for g in model.channel_groups():
+        mem = {(p.layer, "out", 1) for p in g.producers} | {(p.bn, "out", 1) for p in g.producers if p.bn}
+        mem |= {(c.layer, "in", c.repeat) for c in g.consumers}
+        out[g.name] = mem
+    return out
+
+
+def tp_members(model: ZooModel) -> dict[str, set[Member]]:
+    """Return the same sets as found by Torch-Pruning's DependencyGraph (rooted at each group's first producer)."""
+    was_training = model.training
+    model = model.eval()
+    p = next(model.parameters())
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *model.input_shape,
+                                                                                device=p.device))
+    out = {}
+    for g in model.channel_groups():
+        root = model.get_submodule(g.producers[0].layer)
+        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
+        group = dg.get_pruning_group(root, fn, idxs=[0])
+        mem = set()
+        for dep, idxs in group:
+            name = dep.target.name.split(" ")[0]
+            if not isinstance(dep.target.module, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
+                continue
+            direction = "out" if dg.is_out_channel_pruning_fn(dep.handler) else "in"
+            mem.add((name, direction, len(idxs)))
+        out[g.name] = mem
+    model.train(was_training)
+    return out
+
+
+def check_coupling(model: ZooModel) -> None:
+    """Raise CgapError when the zoo's groups and Torch-Pruning's dependency graph disagree."""
+    ours, theirs = zoo_members(model), tp_members(model)
+    for g in ours:
+        if ours[g] != theirs[g]:
+            only_zoo = sorted(ours[g] - theirs[g])[:3]
+            only_tp = sorted(theirs[g] - ours[g])[:3]
+            raise CgapError(f"{model.arch}: coupled group {g!r} disagrees with Torch-Pruning's dependency graph "
+                            f"(zoo only {only_zoo}, graph only {only_tp})")
