@@ -13,7 +13,7 @@ TRAIN_METHODS = ("cgap", "full", "prune")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
-PRUNE_COSTS = ("macs", "params", "none")
+PRUNE_COSTS = ("none", "macs", "params")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TrainConfig:
     prune_rate: float = 0.1          # each pruning step removes at most this fraction of all units
     prune_interval: int = 0          # steps between pruning steps; 0 = pruning phase / 8
     prune_scope: str = "global"
-    prune_cost: str = "macs"         # global ranking divides saliency by a unit's cost: macs, params or none
+    prune_cost: str = "none"         # global ranking divides saliency by a unit's cost: none, macs or params
     min_width: int = 2               # no group is pruned below this many units
     target_params: float | None = 0.35   # pruning stops once params <= this fraction of the full reference
     target_macs: float | None = 0.40     # ... and MACs <= this fraction (every given target must be met)

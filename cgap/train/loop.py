@@ -111,6 +111,7 @@ class Trainer:
         self.g_int = cfg.grow_interval or max(1, self.grow_end // 8)
         self.p_int = cfg.prune_interval or max(1, (self.prune_end - self.grow_end) // 8)
         self.meter = SaliencyMeter("l1" if cfg.method == "prune" else cfg.saliency)
+        self._meter_s = 0.0  # seconds spent in saliency accumulation since the last meter_seconds()
         if resume:
             self._load()
         else:
@@ -212,8 +213,6 @@ class Trainer:
         self.opt.step()
         self.st.train_macs += len(yb) * TRAIN_MACS_FACTOR * self.macs
         return value
-
-    _meter_s = 0.0
 
     def meter_seconds(self) -> float:
         """Return and reset the seconds spent accumulating saliency."""

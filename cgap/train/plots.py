@@ -29,6 +29,18 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001
     return path
 
 
+def width_series(hist: History) -> tuple[list[float], list[dict[str, int]]]:
+    """Return (x in epochs, widths) at every change: the initial model, each event, the last epoch."""
+    per_epoch = max(1, hist.info.get("steps_per_epoch", 1))
+    xs, ws = [0.0], [hist.epochs[0]["widths"]]
+    for e in hist.events:
+        xs.append(e["step"] / per_epoch)
+        ws.append(e["widths"])
+    xs.append(float(hist.epochs[-1]["epoch"]))
+    ws.append(hist.epochs[-1]["widths"])
+    return xs, ws
+
+
 def plot_history(hist: History, out_dir: str | Path) -> list[Path]:
     """Write widths.png, cost.png and accuracy.png into ``out_dir``; return their paths."""
     plt = _figure()
@@ -37,8 +49,9 @@ def plot_history(hist: History, out_dir: str | Path) -> list[Path]:
     per_epoch = max(1, hist.info.get("steps_per_epoch", 1))
     paths = []
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs, ws = width_series(hist)
     for g in hist.epochs[0]["widths"]:
-        ax.plot(ep, [e["widths"][g] for e in hist.epochs], marker=".", label=g)
+        ax.plot(xs, [w[g] for w in ws], drawstyle="steps-post", label=g)
     _mark_events(ax, hist, per_epoch)
     ax.set(xlabel="epoch", ylabel="units", title="width per coupled group (green: grow, red: prune)")
     ax.legend(fontsize=6, ncol=3)
