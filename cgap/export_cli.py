@@ -11,7 +11,7 @@ from pathlib import Path
 from cgap.cli import run_guarded
 from cgap.errors import CgapError
 
-TARGETS = ("onnx", "fpga")
+TARGETS = ("onnx", "fpga", "hls4ml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,11 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cgap-export", description="Export a cgap checkpoint: ONNX, or an HLS project for the cgap accelerator.")
     p.add_argument("model", help="model.pt checkpoint")
     p.add_argument("--target", choices=TARGETS, default="onnx", help="what to produce (default onnx)")
-    p.add_argument("--out", help="output directory (default generated/<model name>)")
+    p.add_argument("--out", help="output directory (default generated/<model name>; for hls4ml the folder that "
+                                 "receives <model name>-hls4ml/, default generated)")
     p.add_argument("--force", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--check-images", type=int, default=8,
                    help="onnx: random inputs on which onnxruntime must match PyTorch within 1e-4 (default 8)")
-    fpga = p.add_argument_group("fpga target")
+    fpga = p.add_argument_group("fpga and hls4ml targets")
     fpga.add_argument("--hw", help="HwConfig preset or TOML file (default zcu102-16b)")
     fpga.add_argument("--verify", action="store_true", help="run g++ C-simulation and write verify.json")
     fpga.add_argument("--images", type=int, default=100, help="test images for --verify (default 100)")
@@ -119,7 +120,25 @@ def _verify_brief(summary: dict) -> dict:
     return {"verify": {k: v[k] for k in keys if k in v}}
 
 
-EXPORTERS = {"onnx": export_onnx, "fpga": export_fpga_cli}
+def export_hls4ml_cli(args: argparse.Namespace) -> int:
+    """Write generated/<name>-hls4ml/ through hls4ml, compile and compare its C-sim; print a one-line summary."""
+    from cgap.checkpoint import load_checkpoint
+    from cgap.hls4ml_export import export_hls4ml
+    from fpga_model.hw import load_hw
+
+    hw = load_hw(args.hw)
+    ckpt = load_checkpoint(args.model)
+    splits = calibration_data(ckpt, args)
+    calib = splits.train[0][: args.calib_images].numpy()
+    images = splits.test[0][: args.images].numpy() if args.verify else None
+    labels = splits.test[1][: args.images].numpy() if args.verify else None
+    summary = export_hls4ml(ckpt.model, hw, Path(args.out or "generated"), calib, Path(args.model).stem,
+                            verify_images=images, labels=labels, force=args.force)
+    print(summary["summary"])
+    return 0
+
+
+EXPORTERS = {"onnx": export_onnx, "fpga": export_fpga_cli, "hls4ml": export_hls4ml_cli}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
