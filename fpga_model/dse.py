@@ -48,7 +48,7 @@ from fpga_model.energy import mac_pj, sram_pj_per_64bit
 from fpga_model.engine_sim import simulate, simulate_layer
 from fpga_model.hw import DRAM_PJ_PER_BIT, EnergyConfig, HwConfig
 from fpga_model.report import totals
-from fpga_model.schedule import EngineLayer, _candidates, buffer_use, compute_iterations, fuse
+from fpga_model.schedule import EngineLayer, buffer_use, compute_iterations, fuse, tile_candidates
 
 OBJECTIVES = ("latency", "energy", "edp")
 MIN_BUFFER_KIB = 4
@@ -222,10 +222,10 @@ class _LayerTables:
         """Return (toy, tof, needs) of layer ``u``'s candidate tilings in ``choose_tiles`` preference order."""
         lay = self.layers[u][0]
         if lay.kind == "conv":
-            toys = _candidates(lay.conv_out[1], hw.poy, lay.pool_kernel[0])
-            tofs = _candidates(lay.conv_out[0], hw.pof)
+            toys = tile_candidates(lay.conv_out[1], hw.poy, lay.pool_kernel[0])
+            tofs = tile_candidates(lay.conv_out[0], hw.pof)
         else:
-            toys, tofs = [lay.out_shape[1]], _candidates(lay.out_shape[0], hw.pof)
+            toys, tofs = [lay.out_shape[1]], tile_candidates(lay.out_shape[0], hw.pof)
         toy = np.repeat(np.array(toys), len(tofs))
         tof = np.tile(np.array(tofs), len(toys))
         needs = self.needs_of(u, hw)[toy, tof]

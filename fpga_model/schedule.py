@@ -336,7 +336,9 @@ def buffer_use(layer: EngineLayer, hw: HwConfig, toy: int, tof: int) -> BufferUs
     )
 
 
-def _candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
+def tile_candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
+    """Return the tile sizes tried for a dimension of ``total``: multiples of ``step`` (and of
+    ``multiple_of``, e.g. a fused pool's kernel) below ``total``, and ``total`` itself, ascending."""
     sizes = {total} | set(range(step, total, step))
     return sorted(s for s in sizes if s % multiple_of == 0 or s == total)
 
@@ -351,10 +353,10 @@ def choose_tiles(layer: EngineLayer, hw: HwConfig) -> EngineLayer:
     if layer.kind != "conv":
         toys = [layer.out_shape[1]]
     else:
-        toys = _candidates(noy, hw.poy, layer.pool_kernel[0])
+        toys = tile_candidates(noy, hw.poy, layer.pool_kernel[0])
     best, best_key = None, None
     for toy in toys:
-        for tof in _candidates(layer.out_shape[0] if layer.kind != "conv" else nof, hw.pof):
+        for tof in tile_candidates(layer.out_shape[0] if layer.kind != "conv" else nof, hw.pof):
             use = buffer_use(layer, hw, toy, tof)
             if use.input_bytes > limits[0] or use.weight_bytes > limits[1] or use.output_bytes > limits[2]:
                 continue

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
+from cgap.atomic import atomic_dir
 from cgap.errors import CgapError
 
 
@@ -18,9 +17,7 @@ def write_plan(plan: dict[str, str | bytes], out_dir: Path) -> Path:
     for rel in plan:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise CgapError(f"build plan path {rel!r} escapes the project directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, force=True) as tmp:
         for rel, content in plan.items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,14 +25,4 @@ def write_plan(plan: dict[str, str | bytes], out_dir: Path) -> Path:
                 path.write_bytes(content)
             else:
                 path.write_text(content)
-        old = out_dir.with_name(f".{out_dir.name}.old") if out_dir.exists() else None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
