@@ -24,7 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _history(widths_by_epoch: list[dict[str, int]]) -> dict:
     epochs = [{"epoch": i + 1, "params": 1000 * sum(w.values()), "macs": 5000 * sum(w.values()),
-               "train_loss": 2.0 / (i + 1), "val_acc": 0.5 + 0.05 * i, "widths": w} for i, w in enumerate(widths_by_epoch)]
+               "train_loss": 2.0 / (i + 1), "val_acc": 50.0 + 5 * i, "widths": w} for i, w in enumerate(widths_by_epoch)]
     return {"epochs": epochs, "events": [{"kind": "grow", "epoch": 2, "step": 10, "params_before": 1, "params_after": 2},
                                          {"kind": "prune", "epoch": 4, "step": 30, "params_before": 2, "params_after": 1}]}
 

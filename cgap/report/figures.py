@@ -24,7 +24,7 @@ def comparison_curves(histories: dict[str, dict]) -> bytes:
     for name, hist in histories.items():
         epochs = hist.get("epochs", [])
         xs = [e["epoch"] for e in epochs]
-        axes[0].plot(xs, [100 * e["val_acc"] for e in epochs], marker=".", label=name)
+        axes[0].plot(xs, [e["val_acc"] for e in epochs], marker=".", label=name)
         axes[1].plot(xs, [e["params"] / 1e3 for e in epochs], marker=".", label=name)
         axes[2].plot(xs, [e["macs"] / 1e6 for e in epochs], marker=".", label=name)
     for ax, title in zip(axes, ("validation accuracy (%)", "parameters (k)", "MACs per image (M)"), strict=True):

@@ -87,7 +87,7 @@ def training_section(data: RunData) -> Section | None:
                      grows, prunes])
         if hist.get("epochs"):
             sec.images.append(image(figures.width_heatmap(hist), f"{name}: width per group over epochs"))
-    sec.tables.append(_table(["run", "epochs", "final val acc", "params", "MACs", "grow events", "prune events"],
+    sec.tables.append(_table(["run", "epochs", "final val acc %", "params", "MACs", "grow events", "prune events"],
                              rows))
     for png in sorted(data.root.glob("*.png")) + sorted(data.root.glob("*/*.png")):
         if png.parent.name != "sim":
