@@ -1,29 +1,48 @@
 """`cgap demo`: the README's main job, end to end on a built-in dataset.
 
-Stages (each also runs alone from the CLI): pick the dataset (Fashion-MNIST from the Debian
-package, else scikit-learn's digits), build a zoo model, save the checkpoint, export it to ONNX,
-ingest the ONNX as the IR, check the IR against onnxruntime and print the per-layer table.
+Each stage is an ordinary CLI command, run in order into one run directory::
+
+    RUN/full/      cgap train --method full    (the full-width baseline)
+    RUN/cgap/      cgap train --method cgap    (seed → grow → prune → fine-tune)
+    RUN/hls/       cgap-export RUN/cgap/model.pt --target fpga --verify   (HLS project + g++ C-sim)
+    RUN/sim/       the accelerator simulated for both models (cgap sim --json)
+    RUN/summary.json, RUN/hw.toml, RUN/resources.json, RUN/report.html   (cgap report)
+
+Fashion-MNIST comes from the Debian package; without it (and without --data-dir) the demo uses
+scikit-learn's digits and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
-import numpy as np
-
+from cgap.atomic import write_text_atomic
 from cgap.errors import CgapError
+from cgap.table import format_table
+
+PROFILES = {
+    # name: (epochs, subset, verify images)
+    "default": (8, 20000, 200),
+    "quick": (3, 600, 20),
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     p = sub.add_parser("demo", help="run the main job end to end on a built-in dataset",
-                       description="Build → checkpoint → ONNX → IR → per-layer table, on Fashion-MNIST or digits.")
+                       description="train (full, cgap) → HLS export + C-sim → simulate → summary table + HTML report")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--arch", default="resnet20", help="zoo architecture (default resnet20)")
+    p.add_argument("--arch", default="lenet5", help="zoo architecture (default lenet5)")
     p.add_argument("--dataset", default="auto", help="auto (Fashion-MNIST if installed, else digits), or a name")
     p.add_argument("--data-dir", help="dataset folder (overrides the default location)")
+    p.add_argument("--hw", default="zcu102-16b", help="HwConfig preset or TOML file (default zcu102-16b)")
+    p.add_argument("--profile", choices=PROFILES, default="default",
+                   help="default: ~5 min on 2 cores; quick: a smoke run of the same stages")
+    p.add_argument("--epochs", type=int, help="override the profile's epochs per training run")
+    p.add_argument("--subset", type=int, help="override the profile's training-set size")
     p.add_argument("--force", action="store_true", help="reuse a non-empty run directory")
 
 
@@ -39,30 +58,90 @@ def pick_dataset(name: str, data_dir: str | None) -> str:
     return "digits"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the demo stages, print the table and a JSON summary line; return 0."""
-    from cgap.checkpoint import save_checkpoint
-    from cgap.data import load_dataset
-    from cgap.export.onnx_export import run_onnxruntime, to_onnx
-    from cgap.inspect_cli import run as inspect_run
-    from cgap.ir import executor
-    from cgap.ir.from_onnx import from_onnx
-    from cgap.models import build
+def _stage(title: str, argv: list[str], entry) -> None:  # noqa: ANN001 - a main(argv) -> int function
+    print(f"\n== {title}: {' '.join(argv)}", flush=True)
+    status = entry(argv)
+    if status != 0:
+        raise CgapError(f"demo stage '{title}' failed (exit {status}); run it alone to see why")
 
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise CgapError(f"run directory {out} is not empty (use --force)")
+
+def _train(run: Path, args: argparse.Namespace, dataset: str, method: str, epochs: int, subset: int) -> Path:
+    from cgap.cli import main
+
+    out = run / method
+    argv = ["train", "--arch", args.arch, "--dataset", dataset, "--method", method, "--epochs", str(epochs),
+            "--subset", str(subset), "--out", str(out), "--force"]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    _stage(f"train {method}", argv, main)
+    return out / "model.pt"
+
+
+def _export(run: Path, args: argparse.Namespace, model: Path, images: int) -> dict:
+    from cgap.export_cli import main as export_main
+
+    argv = [str(model), "--target", "fpga", "--hw", args.hw, "--out", str(run / "hls"), "--verify",
+            "--images", str(images), "--force"]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    _stage("export + C-sim", argv, export_main)
+    return json.loads((run / "hls" / "verify.json").read_text())
+
+
+def _simulate(run: Path, hw_spec: str, models: dict[str, Path]) -> dict[str, dict]:
+    from cgap.dse_cli import resource_dict
+    from cgap.frontend import load_network
+    from fpga_model.engine_sim import simulate
+    from fpga_model.hw import hw_to_toml, load_hw
+    from fpga_model.report import to_dict
+
+    print(f"\n== simulate on {hw_spec}", flush=True)
+    hw = load_hw(hw_spec)
+    sims = {name: to_dict(simulate(load_network(path), hw)) for name, path in models.items()}
+    for name, doc in sims.items():
+        write_text_atomic(run / "sim" / f"{name}.json", json.dumps(doc, indent=1))
+    write_text_atomic(run / "hw.toml", hw_to_toml(hw))
+    write_text_atomic(run / "resources.json", json.dumps(resource_dict(hw), indent=1))
+    return sims
+
+
+def summary_rows(run: Path, sims: dict[str, dict]) -> list[dict]:
+    """Return one comparison row per trained model: accuracy, size, and the simulated accelerator cost."""
+    rows = []
+    for name, sim in sims.items():
+        final = json.loads((run / name / "history.json").read_text())["final"]
+        t = sim["total"]
+        rows.append({"method": name, "test_acc_%": round(final["test_acc"], 2), "params": final["params"],
+                     "MACs": final["macs"], "latency_us": round(t["latency_us"], 1),
+                     "DRAM_energy_uJ": round(t["energy_pj"]["dram"] / 1e6, 2),
+                     "energy_uJ": round(t["energy_pj"]["total"] / 1e6, 2), "train_s": final["train_seconds"]})
+    base = rows[0]
+    for row in rows[1:]:
+        for key in ("params", "MACs", "latency_us", "DRAM_energy_uJ"):
+            row[f"{key} vs {base['method']}"] = f"{100 * (row[key] / base[key] - 1):+.1f}%"
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every stage, print the summary table, write the report; return 0 (1 if C-sim is not bit-exact)."""
+    from cgap.report.html import write_report
+
+    run_dir = Path(args.out)
+    if run_dir.exists() and any(run_dir.iterdir()) and not args.force:
+        raise CgapError(f"run directory {run_dir} is not empty (use --force)")
+    epochs, subset, images = PROFILES[args.profile]
+    epochs, subset = args.epochs or epochs, args.subset or subset
     dataset = pick_dataset(args.dataset, args.data_dir)
-    splits = load_dataset(dataset, args.data_dir, subset=200)
-    model = build(args.arch, splits.input_shape, splits.num_classes)
-    ckpt = save_checkpoint(out / "model.pt", model, {"method": "untrained", "dataset": splits.describe()})
-    onnx_path = to_onnx(model, splits.input_shape, out / "model.onnx")
-    net = from_onnx(onnx_path, name=args.arch)
-    x = splits.test[0][:16].numpy()
-    err = float(np.abs(executor.run(net, x) - run_onnxruntime(onnx_path, x)).max())
-    inspect_run(argparse.Namespace(list=False, model=str(ckpt), arch=None, json=False))
-    print(json.dumps({"dataset": dataset, "checkpoint": str(ckpt), "onnx": str(onnx_path), "params": net.total_params(),
-                      "macs": net.total_macs(), "ir_vs_onnxruntime_max_abs": err}))
-    if err > 1e-4:
-        raise CgapError(f"IR executor differs from onnxruntime by {err:.2e} on {dataset} test images")
-    return 0
+    start = time.perf_counter()
+    models = {m: _train(run_dir, args, dataset, m, epochs, subset) for m in ("full", "cgap")}
+    verify = _export(run_dir, args, models["cgap"], images)
+    rows = summary_rows(run_dir, _simulate(run_dir, args.hw, models))
+    write_text_atomic(run_dir / "summary.json", json.dumps(rows, indent=1))
+    report = write_report(run_dir)
+    print(f"\n== summary ({dataset}, {args.arch}, {epochs} epochs on {subset} images, hw {args.hw})")
+    keys = list(rows[-1])
+    print(format_table(keys, [[r.get(k, "") for k in keys] for r in rows]))
+    print(f"C-sim of the cgap model: bit_exact={verify['bit_exact']}, top-1 agreement with float "
+          f"{100 * verify['top1_agreement']:.1f}% on {verify['images']} test images")
+    print(f"report: {report}  ({time.perf_counter() - start:.0f} s in all)")
+    return 0 if verify["bit_exact"] else 1
