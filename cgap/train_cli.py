@@ -64,7 +64,7 @@ def _add_cgap(p: argparse.ArgumentParser) -> None:
     _add(g, "--grow-patience", "epochs without val-accuracy gain that stop growth", type=int)
     _add(g, "--width-cap", "growth cap per group, relative to the full reference width", type=float)
     _add(g, "--prune-rate", "each pruning step removes at most this fraction of all units", type=float)
-    _add(g, "--prune-interval", "steps between pruning steps; 0 = pruning phase / 8", type=int)
+    _add(g, "--prune-interval", "steps between pruning steps; 0 = pruning phase / 16", type=int)
     _add(g, "--prune-scope", "global = saliency normalised per group then ranked together; layer = same "
          "fraction per group", choices=SCOPES)
     _add(g, "--prune-cost", "global ranking divides each unit's saliency by what removing it saves",

@@ -37,7 +37,7 @@ class TrainConfig:
     grow_patience: int = 2           # epochs without a val-accuracy gain that stop growth
     width_cap: float = 1.0           # growth cap per group, relative to the full reference width
     prune_rate: float = 0.1          # each pruning step removes at most this fraction of all units
-    prune_interval: int = 0          # steps between pruning steps; 0 = pruning phase / 8
+    prune_interval: int = 0          # steps between pruning steps; 0 = pruning phase / 16
     prune_scope: str = "global"
     prune_cost: str = "none"         # global ranking divides saliency by a unit's cost: none, macs or params
     min_width: int = 2               # no group is pruned below this many units

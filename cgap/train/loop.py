@@ -109,7 +109,7 @@ class Trainer:
         self.total = cfg.epochs * self.per_epoch
         self.grow_end, self.prune_end = cfg.phase_steps(self.total)
         self.g_int = cfg.grow_interval or max(1, self.grow_end // 8)
-        self.p_int = cfg.prune_interval or max(1, (self.prune_end - self.grow_end) // 8)
+        self.p_int = cfg.prune_interval or max(1, (self.prune_end - self.grow_end) // 16)
         self.meter = SaliencyMeter("l1" if cfg.method == "prune" else cfg.saliency)
         self._meter_s = 0.0  # seconds spent in saliency accumulation since the last meter_seconds()
         if resume:
@@ -342,6 +342,10 @@ class Trainer:
             st.stale_epochs += 1
         if cfg.method == "cgap" and st.step < self.grow_end and st.stale_epochs >= cfg.grow_patience:
             self.stop("growing", f"val accuracy plateau ({cfg.grow_patience} epochs)")
+        if cfg.method == "cgap" and st.step >= self.grow_end:
+            self.stop("growing", "growth phase over")
+        if cfg.method == "cgap" and st.step >= self.prune_end:
+            self.stop("pruning", "pruning phase over before the target was met")
         drop = None if st.pre_prune_best is None else st.pre_prune_best - val
         if cfg.max_acc_drop is not None and drop is not None and drop > cfg.max_acc_drop:
             self.stop("pruning", f"val accuracy {drop:.2f} pt below the pre-pruning best")
