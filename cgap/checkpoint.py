@@ -117,11 +117,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """Return the checkpoint at ``path`` with its model rebuilt from the stored shapes, in eval mode."""
     path = Path(path)
     doc = read_checkpoint_dict(path)
+    args = (doc["arch"], tuple(doc["input_shape"]), doc["num_classes"])
     try:
-        model = build(doc["arch"], tuple(doc["input_shape"]), doc["num_classes"], widths=doc["widths"])
+        with torch.device("meta"):  # check the stored shapes before allocating what the header claims
+            skeleton = build(*args, widths=doc["widths"])
+        _check_shapes(path, skeleton, doc["state_dict"], doc["shapes"])
+        model = build(*args, widths=doc["widths"])
+    except CheckpointError:
+        raise
     except CgapError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    _check_shapes(path, model, doc["state_dict"], doc["shapes"])
     model.load_state_dict(doc["state_dict"])
     return Checkpoint(model.eval(), dict(doc.get("meta", {})), dict(doc.get("extra", {})), path)
 

@@ -12,6 +12,8 @@ from cgap.cli import run_guarded
 from cgap.errors import CgapError
 
 TARGETS = ("onnx", "fpga", "hls4ml")
+SATURATION_WARN = 0.01
+"""A layer whose outputs saturate more often than this on the --verify images gets a warning."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,10 +108,31 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
                           float_logits=logits)
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
+    if args.verify:
+        warn_saturation(summary["verify"])
     if args.verify and not summary["verify"]["bit_exact"]:
         print(f"cgap-export: error: C-simulation of {out} is not bit-exact with the golden model", file=sys.stderr)
         return 1
     return 0
+
+
+def warn_saturation(verify: dict, limit: float = SATURATION_WARN) -> list[str]:
+    """Print one stderr line naming the layers whose saturation rate on the verify images exceeds ``limit``;
+    return their names (worst first)."""
+    rates = {}
+    rows = [{"name": "input", "saturations": verify.get("input_saturations", 0),
+             "outputs": verify.get("input_values", 0)}, *verify.get("layers", [])]
+    for row in rows:
+        sat = max(row.get("saturations", 0), row.get("golden_saturations", 0))
+        if row.get("outputs") and sat / row["outputs"] > limit:
+            rates[row["name"]] = (sat / row["outputs"], sat, row["outputs"])
+    worst = sorted(rates, key=lambda n: -rates[n][0])
+    if worst:
+        parts = [f"{n} {rates[n][0]:.1%} ({rates[n][1]}/{rates[n][2]})" for n in worst]
+        print(f"cgap-export: warning: fixed-point saturation above {limit:.0%} of outputs on the verify images in "
+              f"layer(s) {', '.join(parts)}; calibrate on images like the deployment data (--calib-images, "
+              "--dataset)", file=sys.stderr)
+    return worst
 
 
 def _verify_brief(summary: dict) -> dict:
@@ -141,10 +164,18 @@ def export_hls4ml_cli(args: argparse.Namespace) -> int:
 EXPORTERS = {"onnx": export_onnx, "fpga": export_fpga_cli, "hls4ml": export_hls4ml_cli}
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Check the image counts, then run the exporter of ``args.target``; return its exit code."""
+    for flag in ("check_images", "images", "calib_images"):
+        if getattr(args, flag) < 1:
+            raise CgapError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    return EXPORTERS[args.target](args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cgap-export`` and return its exit code."""
     args = build_parser().parse_args(argv)
-    return run_guarded(EXPORTERS[args.target], args, "cgap-export")
+    return run_guarded(_export, args, "cgap-export")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Every value is checked; a bad one raises :class:`HwConfigError` naming the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,16 @@ class HwConfig:
 
 
 _POSITIVE_INTS = ("pox", "poy", "pof", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
+MAX_BUFFER_KIB = 1 << 20
+"""Largest on-chip buffer accepted (1 GiB; the largest FPGAs hold a few hundred MiB of BRAM/URAM)."""
+MAX_NUMBER = 1e12
+"""Largest DRAM/energy figure accepted (e.g. 1e12 GB/s or pJ): anything above is a typo, not a design."""
+
+
+def _number(value: object) -> bool:
+    """Return whether ``value`` is a finite int or float (not a bool) no larger than ``MAX_NUMBER``."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= MAX_NUMBER)
 
 
 def validate(hw: HwConfig) -> None:
@@ -119,6 +130,10 @@ def validate(hw: HwConfig) -> None:
         value = getattr(hw, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise HwConfigError(f"hw config {hw.name!r}: {key} must be a positive integer, got {value!r}")
+        if key.endswith("_kib") and value > MAX_BUFFER_KIB:
+            raise HwConfigError(f"hw config {hw.name!r}: {key} = {value} KiB is absurd (limit {MAX_BUFFER_KIB} KiB)")
+    if not isinstance(hw.part, str) or not hw.part:
+        raise HwConfigError(f"hw config {hw.name!r}: part must be a non-empty string, got {hw.part!r}")
     for key in ("act_bits", "weight_bits"):
         if getattr(hw, key) not in (8, 16):
             raise HwConfigError(f"hw config {hw.name!r}: {key} must be 8 or 16, got {getattr(hw, key)!r}")
@@ -137,17 +152,17 @@ def _validate_dram(name: str, dram: DramConfig) -> None:
         raise HwConfigError(f"hw config {name!r}: dram.port_bits must be a power of two in 32..1024, got {dram.port_bits!r}")
     for key in ("bandwidth_gbps", "efficiency"):
         value = getattr(dram, key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise HwConfigError(f"hw config {name!r}: dram.{key} must be positive, got {value!r}")
+        if not _number(value) or value <= 0:
+            raise HwConfigError(f"hw config {name!r}: dram.{key} must be a positive number, got {value!r}")
     if dram.efficiency > 1:
         raise HwConfigError(f"hw config {name!r}: dram.efficiency must be <= 1, got {dram.efficiency!r}")
     for key, low in (("latency_cycles", 0), ("burst_beats", 1), ("row_bytes", 0)):
         value = getattr(dram, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_NUMBER:
             raise HwConfigError(f"hw config {name!r}: dram.{key} must be an integer >= {low}, got {value!r}")
     for key in ("turnaround_ns", "row_miss_ns"):
         value = getattr(dram, key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not _number(value) or value < 0:
             raise HwConfigError(f"hw config {name!r}: dram.{key} must be a non-negative number, got {value!r}")
     if not isinstance(dram.kind, str) or not dram.kind:
         raise HwConfigError(f"hw config {name!r}: dram.kind must be a non-empty string, got {dram.kind!r}")
@@ -156,7 +171,7 @@ def _validate_dram(name: str, dram: DramConfig) -> None:
 def _validate_energy(name: str, energy: EnergyConfig) -> None:
     for f in dataclasses.fields(energy):
         value = getattr(energy, f.name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        if not _number(value) or value < 0:
             raise HwConfigError(f"hw config {name!r}: energy.{f.name} must be a non-negative number, got {value!r}")
 
 

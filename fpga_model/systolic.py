@@ -65,8 +65,23 @@ class SystolicConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or value <= 0:
                 raise SystolicError(f"systolic config {self.run_name!r}: {key} must be a positive integer, got {value!r}")
+            limit = MAX_ARRAY_DIM if key in ("rows", "cols") else MAX_SRAM_KIB
+            if value > limit:
+                raise SystolicError(f"systolic config {self.run_name!r}: {key} = {value} is absurd (limit {limit})")
         if self.dataflow not in DATAFLOWS:
             raise SystolicError(f"systolic config {self.run_name!r}: dataflow must be one of os/ws/is, got {self.dataflow!r}")
+
+
+MAX_ARRAY_DIM = 1 << 16
+"""Largest systolic array side accepted (SCALE-Sim studies use up to a few hundred)."""
+MAX_SRAM_KIB = 1 << 20
+"""Largest SRAM accepted (1 GiB)."""
+MAX_LAYER_DIM = 1 << 20
+"""Largest topology field accepted (H, W, R, S, C, M, stride; M, N, K of a GEMM)."""
+MAX_LAYER_MACS = 1 << 50
+"""Largest layer accepted, in MACs: keeps every count exact in int64."""
+MAX_LAYERS = 100_000
+"""Most topology layers accepted after depthwise ('DP') rows are split per channel."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,8 @@ def read_topology_csv(path: str | Path, gemm: bool = False) -> list[ConvSpec]:
         cells = [c.strip() for c in row if c.strip()]
         if cells:
             layers.extend(_parse_row(path, lineno, cells, gemm))
+        if len(layers) > MAX_LAYERS:
+            raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: more than {MAX_LAYERS} layers")
     if not layers:
         raise SystolicError(f"SCALE-Sim topology {path}: no layers (expected a header line then one row per layer)")
     return layers
@@ -162,6 +179,8 @@ def _parse_row(path: str | Path, lineno: int, cells: list[str], gemm: bool) -> l
         raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: non-integer field in {cells[:want + 1]}") from None
     if any(n <= 0 for n in nums):
         raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: dimensions must be positive, got {nums}")
+    if any(n > MAX_LAYER_DIM for n in nums):
+        raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: dimension above {MAX_LAYER_DIM} in {nums} is absurd")
     name = cells[0]
     if gemm:
         m, n, k = nums[:3]
@@ -170,9 +189,17 @@ def _parse_row(path: str | Path, lineno: int, cells: list[str], gemm: bool) -> l
     sw = nums[7] if len(nums) > 7 else sh
     if fh > h or fw > w:
         raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: filter {fh}x{fw} larger than ifmap {h}x{w}")
+    spec = ConvSpec(name, h, w, fh, fw, c, f, sh, sw)
+    pixels, window, filters = spec.gemm
+    if pixels * window * filters > MAX_LAYER_MACS:
+        raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: {pixels * window * filters:.3g} MACs in one layer "
+                            f"is absurd (limit {MAX_LAYER_MACS:.3g})")
     if "DP" in name:
+        if c > MAX_LAYERS:
+            raise SystolicError(f"SCALE-Sim topology {path}:{lineno}: {c} depthwise channels, each a layer, "
+                                f"exceed {MAX_LAYERS} layers")
         return [ConvSpec(f"{name}Channel_{i}", h, w, fh, fw, 1, f, sh, sw) for i in range(c)]
-    return [ConvSpec(name, h, w, fh, fw, c, f, sh, sw)]
+    return [spec]
 
 
 @dataclass(frozen=True)

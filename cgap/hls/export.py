@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from cgap.errors import CgapError
-from cgap.fixed_point import to_float
+from cgap.fixed_point import to_fixed, to_float
 from cgap.golden import GoldenResult, quantize_input, run_golden
 from cgap.hls.csim import run_csim
 from cgap.hls.program import Program, build_program
 from cgap.hls.render import BuildPlan, raw_bytes, render
 from cgap.hls.write import write_plan
-from cgap.ir import Network, executor
+from cgap.ir import INPUT, Network, executor
 from cgap.passes.quantize import QuantSpec, quantize
 from fpga_model.engine_sim import simulate_layer
 from fpga_model.hw import HwConfig
@@ -95,6 +95,7 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
     for layer, row in zip(c.layers, csim.stats.get("layers", []), strict=False):
         layers.append({"name": layer.name, "kind": layer.kind, "iterations": row["iterations"],
                        "expected_iterations": compute_iterations(layer, hw), "saturations": row["saturations"],
+                       "outputs": len(yq) * int(np.prod(layer.conv_out)),  # values that can saturate
                        "golden_saturations": golden.saturations[layer.name], **_dram_bytes(layer, hw, row)})
     report = {
         "bit_exact": bit_exact, "images": len(yq), "top1_agreement": float(np.mean(fixed == ref)),
@@ -138,6 +139,8 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
         float_logits = executor.run(net, verify_images)
     csim = run_csim(project, opt=opt)
     report = _verify_report(c, hw, csim, yq, golden, project, float_logits, labels)
+    report["input_saturations"] = to_fixed(verify_images, c.spec.tensor_frac[INPUT], hw.act_bits)[1]
+    report["input_values"] = int(np.size(verify_images))
     (project / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
     summary["verify"] = report
     return summary

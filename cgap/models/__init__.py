@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
+
+import torch
 
 from cgap.errors import CgapError
 from cgap.models import lenet, resnet, vgg
@@ -59,14 +62,38 @@ def build(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
     ``widths`` (group → width) overrides the defaults; ``width_mult`` scales whichever is used.
     """
     entry = get_arch(arch)
-    if len(input_shape) != 3 or any(int(d) < 1 for d in input_shape):
-        raise CgapError(f"input shape must be C,H,W with positive dims, got {tuple(input_shape)}")
-    if num_classes < 1:
-        raise CgapError(f"num_classes must be positive, got {num_classes}")
+    shape = _check_shape(input_shape)
+    if not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or num_classes < 1:
+        raise CgapError(f"num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = int(num_classes)
     base = dict(widths) if widths is not None else entry.default_widths()
     if width_mult != 1.0:
         base = scale_widths(base, width_mult)
-    return entry.make(tuple(int(d) for d in input_shape), int(num_classes), base)
+    with torch.device("meta"):  # shapes only, no memory: refuse absurd sizes before allocating them
+        params = sum(p.numel() for p in entry.make(shape, num_classes, base).parameters())
+    if params > MAX_PARAMS:
+        raise CgapError(f"{arch} with these widths/input has {params:,} parameters, more than the "
+                        f"{MAX_PARAMS:,} cgap builds")
+    return entry.make(shape, num_classes, base)
+
+
+MAX_INPUT_ELEMENTS = 1 << 26
+"""Largest C*H*W built (the bound ``cgap.ir.from_onnx`` applies to ONNX inputs)."""
+MAX_PARAMS = 1 << 28
+"""Largest model built (1 GiB of float32 weights; VGG-16 for ImageNet has 138 M)."""
+
+
+def _check_shape(input_shape: object) -> tuple[int, int, int]:
+    """Return ``input_shape`` as (C, H, W) ints, or raise CgapError if it is not 3 positive, sane integers."""
+    try:
+        dims = tuple(int(d) for d in input_shape if isinstance(d, Integral) and not isinstance(d, bool))
+    except TypeError:  # not iterable
+        dims = ()
+    if len(dims) != 3 or len(dims) != len(input_shape) or min(dims) < 1:
+        raise CgapError(f"input shape must be C,H,W with positive integer dims, got {input_shape!r}")
+    if dims[0] * dims[1] * dims[2] > MAX_INPUT_ELEMENTS:
+        raise CgapError(f"input shape {'x'.join(map(str, dims))} has more than {MAX_INPUT_ELEMENTS:,} elements")
+    return dims  # type: ignore[return-value]
 
 
 __all__ = ["REGISTRY", "Arch", "ChannelGroup", "Consumer", "Producer", "ZooModel", "build", "default_widths",

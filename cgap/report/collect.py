@@ -36,11 +36,15 @@ class RunData:
         return not (self.histories or self.sims or self.verify or self.summary)
 
 
-def _read_json(path: Path) -> dict | list:
+def _read_json(path: Path, kind: type = dict) -> dict | list:
+    """Return the parsed JSON of ``path``; raise CgapError if it is unreadable or its top level is not ``kind``."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CgapError(f"{path}: unreadable JSON ({exc})") from None
+    if not isinstance(doc, kind):
+        raise CgapError(f"{path}: expected a JSON {'object' if kind is dict else 'array'}, got {type(doc).__name__}")
+    return doc
 
 
 def collect(root: str | Path) -> RunData:
@@ -62,7 +66,7 @@ def collect(root: str | Path) -> RunData:
     if (root / "resources.json").is_file():
         data.resources = _read_json(root / "resources.json")
     if (root / "summary.json").is_file():
-        data.summary = _read_json(root / "summary.json")
+        data.summary = _read_json(root / "summary.json", list)
     if data.empty():
         raise CgapError(f"{root}: nothing to report (no history.json, sim/*.json, verify.json or summary.json)")
     return data

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from cgap.atomic import write_text_atomic
+from cgap.errors import CgapError
 from cgap.report import figures
 from cgap.report.collect import RunData, collect
 
@@ -149,4 +150,9 @@ def render_report(data: RunData) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of ``run_dir`` (default RUN_DIR/report.html) atomically; return its path."""
     data = collect(run_dir)
-    return write_text_atomic(Path(out) if out else Path(run_dir) / "report.html", render_report(data))
+    try:
+        html = render_report(data)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:  # files not as cgap writes them
+        raise CgapError(f"{run_dir}: a run file does not have the layout cgap writes "
+                        f"({type(exc).__name__}: {exc})") from None
+    return write_text_atomic(Path(out) if out else Path(run_dir) / "report.html", html)
