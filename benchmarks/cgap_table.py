@@ -1,12 +1,13 @@
 """full vs prune (Li et al.) vs cgap for vgg11 and resnet20 on Fashion-MNIST; writes a markdown table.
 
-Setting (CPU, 2 threads, about an hour): the "full" reference is VGG-11 at ×0.25 width and ResNet-20 at
-×0.5 width (full widths when a GPU is present), 8 epochs each, SGD+Nesterov, cosine lr 0.05, batch 128,
+Setting (CPU, about an hour): the "full" reference is VGG-11 at ×0.25 width and ResNet-20 at ×0.5 width
+(full widths when a GPU is present), 6 epochs each (a 3-epoch table took 28 min on a shared 2-core
+machine with --threads 1, which beat 2 threads there), SGD+Nesterov, cosine lr 0.05, batch 128,
 no augmentation; cgap = seed at ¼ of the reference, growth 30% of the steps, pruning 40% (targets:
 params ≤ 35% and MACs ≤ 40% of the reference), fine-tune 30%; prune = train 70%, one-shot L1 filter
 pruning to the same targets, fine-tune 30%.  Accuracy is on the 10k test images (never used for choices).
 
-    python benchmarks/cgap_table.py                      # the full table (~1 h on 2 cores)
+    python benchmarks/cgap_table.py                      # the table (~1 h on 2 cores)
     python benchmarks/cgap_table.py --quick              # 6000-image subset, 3 epochs: a smoke test
 """
 
@@ -64,7 +65,7 @@ def check_targets(cells: dict[str, dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the table and write it; return 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--subset", type=int, default=None, help="training images (default: all 54k)")
     p.add_argument("--quick", action="store_true", help="smoke test: --subset 6000 --epochs 3")
     p.add_argument("--archs", default="vgg11,resnet20")
