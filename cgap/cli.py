@@ -87,6 +87,11 @@ def run_guarded(func, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN0
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        if getattr(args, "debug", False):
+            raise
+        print(f"{prog}: error: out of memory (reduce the model, batch or input size)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -107,7 +107,10 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
             logits = ckpt.model(torch.from_numpy(images)).numpy()
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
                           float_logits=logits)
+    from cgap.dse_cli import resource_summary
+
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
+    print(resource_summary(hw))
     if args.verify:
         warn_saturation(summary["verify"])
     if args.verify and not summary["verify"]["bit_exact"]:

@@ -49,7 +49,11 @@ def run_sim(args: argparse.Namespace) -> int:
     if depth < 0:
         raise CgapError(f"--pipeline-depth must be >= 0, got {depth}")
     result = simulate(_network(args), hw, pipeline_depth=depth, overlap=not args.no_overlap)
+    from cgap.dse_cli import resource_summary
+
     print(json.dumps(report.to_dict(result), indent=2) if args.json else report.table(result))
+    if not args.json:
+        print(resource_summary(hw))
     if args.csv:
         _write(args.csv, report.to_csv(result))
     if args.plot:
@@ -66,9 +70,10 @@ def _network(args: argparse.Namespace):  # noqa: ANN202 - returns cgap.ir.Networ
 
 
 def _write(path: str, text: str) -> None:
+    from cgap.atomic import write_text_atomic
+
     try:
-        with open(path, "w") as fh:
-            fh.write(text)
+        write_text_atomic(path, text)
     except OSError as exc:
         raise CgapError(f"cannot write {path}: {exc.strerror}") from None
 
