@@ -69,3 +69,13 @@ def atomic_dir(target: str | Path, force: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_output(target: str | Path, text: str) -> Path:
+    """Write a user-requested output file atomically; an OS failure becomes a one-line CgapError naming it."""
+    from cgap.errors import CgapError
+
+    try:
+        return write_text_atomic(target, text)
+    except OSError as exc:
+        raise CgapError(f"cannot write {target}: {exc.strerror or exc}") from None

@@ -14,7 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from cgap.atomic import write_output
 from cgap.errors import CgapError
+from cgap.model_source import add_model_source_args, network_from_args
 from cgap.table import format_table
 
 
@@ -24,11 +26,7 @@ def add_dse_parser(subparsers: argparse._SubParsersAction) -> None:
         "dse", help="design-space exploration: best Pox/Poy/Pof, buffers and bit width for a device",
         description="Search the engine's array shape, buffer split and bit width under an FPGA's resources "
                     "with the simulator; print the Pareto front and write the best HwConfig.")
-    p.add_argument("model", nargs="?", help="model.pt checkpoint or .onnx file")
-    p.add_argument("--arch", help="explore a zoo architecture instead of a file")
-    p.add_argument("--input", default="3x32x32", help="input shape CxHxW for --arch (default 3x32x32)")
-    p.add_argument("--width-mult", type=float, default=1.0, help="width multiplier for --arch")
-    p.add_argument("--num-classes", type=int, default=10, help="classes for --arch (default 10)")
+    add_model_source_args(p, "explore")
     p.add_argument("--device", required=True, help="FPGA: xc7z020, xczu9eg, xcu250, 10ax115 (or a board alias)")
     p.add_argument("--objective", choices=("latency", "energy", "edp"), default="latency",
                    help="what the best design minimises (default latency)")
@@ -49,30 +47,13 @@ def run_dse(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CgapError(f"--workers must be >= 1, got {args.workers}")
     bits = (args.bits,) if args.bits else (8, 16)
-    result = explore(_network(args), device, args.objective, bits=bits, workers=args.workers)
+    result = explore(network_from_args(args), device, args.objective, bits=bits, workers=args.workers)
     if args.out:
-        _write(args.out, hw_to_toml(result.best.hw))
+        write_output(args.out, hw_to_toml(result.best.hw))
     if args.plot:
         plot_fronts(result, args.plot)
     print(json.dumps(result.to_dict(), indent=2) if args.json else front_table(result))
     return 0
-
-
-def _network(args: argparse.Namespace):  # noqa: ANN202 - returns cgap.ir.Network
-    if bool(args.model) == bool(args.arch):
-        raise CgapError("give either a MODEL file or --arch NAME")
-    if args.arch:
-        from cgap.inspect_cli import network_for_arch, parse_shape
-        return network_for_arch(args.arch, parse_shape(args.input), args.num_classes, args.width_mult)
-    from cgap.frontend import load_network
-    return load_network(args.model)
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as exc:
-        raise CgapError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _row(d, best) -> list:  # noqa: ANN001 - fpga_model.dse.Design

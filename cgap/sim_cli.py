@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from cgap.atomic import write_output
 from cgap.errors import CgapError
+from cgap.model_source import add_model_source_args, network_from_args
 
 
 def add_sim_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,11 +20,7 @@ def add_sim_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sim", help="simulate the accelerator: per-layer latency, DRAM traffic, energy",
         description="Cycle-level model of the generated engine (or a SCALE-Sim-compatible systolic array).")
-    p.add_argument("model", nargs="?", help="model.pt checkpoint or .onnx file")
-    p.add_argument("--arch", help="simulate a zoo architecture instead of a file")
-    p.add_argument("--input", default="3x32x32", help="input shape CxHxW for --arch (default 3x32x32)")
-    p.add_argument("--width-mult", type=float, default=1.0, help="width multiplier for --arch")
-    p.add_argument("--num-classes", type=int, default=10, help="classes for --arch (default 10)")
+    add_model_source_args(p, "simulate")
     p.add_argument("--hw", default=None, help="hw preset name or TOML file (default zcu102-16b)")
     p.add_argument("--pipeline-depth", type=int, default=None, help="fill/drain cycles per tile (default 8)")
     p.add_argument("--no-overlap", action="store_true", help="no ping-pong: load, compute, store back to back")
@@ -38,8 +36,6 @@ def run_sim(args: argparse.Namespace) -> int:
     """Run the simulation selected by ``args``, print it, write requested files; return 0."""
     if args.scalesim_topology or args.scalesim_config:
         return _run_systolic(args)
-    if bool(args.model) == bool(args.arch):
-        raise CgapError("give either a MODEL file or --arch NAME (or --scalesim-topology/--scalesim-config)")
     from fpga_model import report
     from fpga_model.engine_sim import PIPELINE_DEPTH, simulate
     from fpga_model.hw import load_hw
@@ -48,34 +44,18 @@ def run_sim(args: argparse.Namespace) -> int:
     depth = PIPELINE_DEPTH if args.pipeline_depth is None else args.pipeline_depth
     if depth < 0:
         raise CgapError(f"--pipeline-depth must be >= 0, got {depth}")
-    result = simulate(_network(args), hw, pipeline_depth=depth, overlap=not args.no_overlap)
+    net = network_from_args(args, " (or --scalesim-topology/--scalesim-config)")
+    result = simulate(net, hw, pipeline_depth=depth, overlap=not args.no_overlap)
     from cgap.dse_cli import resource_summary
 
     print(json.dumps(report.to_dict(result), indent=2) if args.json else report.table(result))
     if not args.json:
         print(resource_summary(hw))
     if args.csv:
-        _write(args.csv, report.to_csv(result))
+        write_output(args.csv, report.to_csv(result))
     if args.plot:
         report.plot(result, args.plot)
     return 0
-
-
-def _network(args: argparse.Namespace):  # noqa: ANN202 - returns cgap.ir.Network
-    if args.arch:
-        from cgap.inspect_cli import network_for_arch, parse_shape
-        return network_for_arch(args.arch, parse_shape(args.input), args.num_classes, args.width_mult)
-    from cgap.frontend import load_network
-    return load_network(args.model)
-
-
-def _write(path: str, text: str) -> None:
-    from cgap.atomic import write_text_atomic
-
-    try:
-        write_text_atomic(path, text)
-    except OSError as exc:
-        raise CgapError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _run_systolic(args: argparse.Namespace) -> int:
@@ -98,5 +78,5 @@ def _run_systolic(args: argparse.Namespace) -> int:
         print(f"{'TOTAL':<16}{total['total_cycles']:>12}")
     if args.csv:
         keys = list(rows[0])
-        _write(args.csv, "\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
+        write_output(args.csv, "\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
     return 0

@@ -138,7 +138,7 @@ def _args(*argv):
 
 def test_cli_writes_usable_config_and_json(tmp_path, capsys, monkeypatch):
     import cgap.dse_cli as cli
-    monkeypatch.setattr(cli, "_network", lambda args: lenet5())
+    monkeypatch.setattr(cli, "network_from_args", lambda args: lenet5())
     out, plot = tmp_path / "hw.toml", tmp_path / "front.png"
     assert run_dse(_args("m.onnx", "--device", "pynq-z2", "--bits", "8", "--out", str(out), "--json",
                          "--plot", str(plot))) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cgap.inspect_cli import network_for_arch
+from cgap.model_source import network_for_arch
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
 from fpga_model.schedule import compute_iterations, schedule
