@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cgap.errors import CgapError
 from cgap.train.config import DEVICES, OPTIMIZERS, PRUNE_COSTS, SCHEDULES, TRAIN_METHODS, TrainConfig
+from cgap.train.distributed import BACKENDS, DEFAULT_TIMEOUT_S
 from cgap.train.grow import MODES
 from cgap.train.prune import SCOPES
 from cgap.train.resume import STATE_FILE
@@ -91,6 +92,15 @@ def _add_optim(p: argparse.ArgumentParser) -> None:
     _add(g, "--batch-size", "training batch size", type=int)
 
 
+def _add_dist(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("distributed (used only when launched by torchrun with WORLD_SIZE > 1)")
+    g.add_argument("--dist-backend", choices=BACKENDS, default="auto",
+                   help="process-group backend; auto = nccl on CUDA, gloo on CPU (default: auto)")
+    g.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="a collective that waits this long for a dead or stalled rank fails the run "
+                        f"(default: {DEFAULT_TIMEOUT_S:g})")
+
+
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand (calls :func:`run_train`)."""
     p = subparsers.add_parser("train", help="train a model: full, prune (Li et al.) or cgap",
@@ -98,6 +108,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_basics(p)
     _add_cgap(p)
     _add_optim(p)
+    _add_dist(p)
     p.set_defaults(func=run_train)
 
 
@@ -120,11 +131,23 @@ def _prepare_out(cfg: TrainConfig, resume: bool, force: bool) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``cgap train``; return the exit status (CgapError propagates for the CLI to print)."""
+    from cgap.train.distributed import comm_failure, from_env
     from cgap.train.loop import train
 
     cfg = config_from_args(args)
-    _prepare_out(cfg, args.resume, args.force)
-    result = train(cfg, resume=args.resume, progress=not args.no_progress)
+    replicas = from_env(cfg.device, getattr(args, "dist_backend", "auto"),
+                        getattr(args, "dist_timeout", DEFAULT_TIMEOUT_S))
+    try:
+        replicas.agree(lambda: _prepare_out(cfg, args.resume, args.force), main_only=True)
+        result = train(cfg, resume=args.resume, progress=not args.no_progress, replicas=replicas)
+    except RuntimeError as exc:
+        if replicas.world > 1 and comm_failure(exc):
+            raise replicas.lost_contact(exc) from None
+        raise
+    finally:
+        replicas.close()
+    if not replicas.is_main:
+        return 0
     fin = result.history.info["final"]
     print(f"{cfg.method} {cfg.arch} on {cfg.dataset}: test accuracy {fin['test_acc']:.2f}%, params {fin['params']} "
           f"({100 * fin['params_frac']:.1f}% of full), MACs {fin['macs']} ({100 * fin['macs_frac']:.1f}%), "

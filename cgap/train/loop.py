@@ -4,7 +4,8 @@ Read :meth:`Trainer.run` top to bottom: epochs of steps; after each optimizer st
 may fire (growth every ``grow_interval`` steps in the growth phase, pruning every ``prune_interval``
 steps in the pruning phase, or ``prune``'s one-shot pruning); at each epoch end: validation, stop
 rules, history, and an atomic checkpoint + resume state.  All randomness is a function of
-(seed, epoch, step), so a resumed run repeats the uninterrupted one.
+(seed, epoch, step), so a resumed run repeats the uninterrupted one.  Under torchrun the same loop runs on
+every rank through :class:`~cgap.train.distributed.Replicas` (DDP, sharded data, synchronised decisions).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cgap.errors import CgapError
 from cgap.models import ZooModel, build, default_widths, scale_widths
 from cgap.train.config import TrainConfig
 from cgap.train.coupling import check_coupling
+from cgap.train.distributed import Replicas, maps_digest, state_digest
 from cgap.train.grow import grow_maps
 from cgap.train.history import History
 from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, unit_costs
@@ -75,6 +77,12 @@ def to_device(model: ZooModel, device: torch.device, channels_last: bool = True)
 def evaluate(model: ZooModel, data: tuple[torch.Tensor, torch.Tensor], device: torch.device,
              fmt: torch.memory_format = torch.channels_last) -> float:
     """Return the accuracy (%) of ``model`` on ``data``, leaving the model's mode unchanged."""
+    return 100.0 * count_correct(model, data, device, fmt) / max(1, len(data[1]))
+
+
+def count_correct(model: ZooModel, data: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+                  fmt: torch.memory_format = torch.channels_last) -> int:
+    """Return how many samples of ``data`` ``model`` classifies correctly, leaving the model's mode unchanged."""
     was = model.training
     model.eval()
     correct = 0
@@ -83,7 +91,7 @@ def evaluate(model: ZooModel, data: tuple[torch.Tensor, torch.Tensor], device: t
             x = data[0][i:i + 512].to(device).contiguous(memory_format=fmt)
             correct += int((model(x).argmax(1).cpu() == data[1][i:i + 512]).sum())
     model.train(was)
-    return 100.0 * correct / max(1, len(data[1]))
+    return correct
 
 
 def saliency_stats(scores: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
@@ -95,9 +103,12 @@ def saliency_stats(scores: dict[str, torch.Tensor]) -> dict[str, dict[str, float
 class Trainer:
     """Holds one run's model, optimizer, saliency meter, counters and history."""
 
-    def __init__(self, cfg: TrainConfig, splits: Splits, resume: bool = False, progress: bool = True) -> None:
-        self.cfg, self.splits, self.progress = cfg.validate(), splits, progress
-        self.device = pick_device(cfg.device)
+    def __init__(self, cfg: TrainConfig, splits: Splits, resume: bool = False, progress: bool = True,
+                 replicas: Replicas | None = None) -> None:
+        self.cfg, self.splits = cfg.validate(), splits
+        self.dist = replicas or Replicas()
+        self.progress = progress and self.dist.is_main
+        self.device = self.dist.device if self.dist.world > 1 else pick_device(cfg.device)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.out = Path(cfg.out)
         self.shape, self.classes = splits.input_shape, splits.num_classes
@@ -105,7 +116,9 @@ class Trainer:
         self.full_params, self.full_macs = cost_of(cfg.arch, self.shape, self.classes, self.full_widths)
         self.caps = {g: max(1, round(w * cfg.width_cap)) for g, w in self.full_widths.items()}
         self.min_w = {g: min(cfg.min_width, w) for g, w in self.full_widths.items()}
-        self.per_epoch = max(1, len(splits.train[1]) // cfg.batch_size)
+        self.sampler = self.dist.sampler(len(splits.train[1]), seed=cfg.seed * 1_000_003)
+        per_rank = len(splits.train[1]) if self.sampler is None else len(self.sampler)
+        self.per_epoch = max(1, per_rank // cfg.batch_size)
         self.total = cfg.epochs * self.per_epoch
         self.grow_end, self.prune_end = cfg.phase_steps(self.total)
         self.g_int = cfg.grow_interval or max(1, self.grow_end // 8)
@@ -126,25 +139,29 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = build(cfg.arch, self.shape, self.classes, widths=widths)
         self.model = to_device(model, self.device, cfg.channels_last).train()
+        self.net = self.dist.wrap(self.model)  # what training forwards run through (DDP under torchrun)
         self.opt = make_optimizer(self.model, cfg)
         self.st = RunState()
         self.hist = History(info=self._info())
         params, macs = model_cost(self.model)
-        val = evaluate(self.model, self.splits.val, self.device, self.fmt)
+        val = self.evaluate(self.splits.val)
         self.hist.add_epoch(epoch=0, params=params, macs=macs, train_loss=None, val_acc=val,
                             widths=dict(self.model.widths), phase="init", seconds=0.0, overhead_s=0.0, train_macs=0)
         self._checkpoint()
 
     def _info(self) -> dict:
-        return {"config": self.cfg.to_dict(), "dataset": self.splits.describe(),
+        info = {"config": self.cfg.to_dict(), "dataset": self.splits.describe(),
                 "full_reference": {"widths": self.full_widths, "params": self.full_params, "macs": self.full_macs},
                 "steps_per_epoch": self.per_epoch, "total_steps": self.total,
                 "phases": {"grow_end_step": self.grow_end, "prune_end_step": self.prune_end,
                            "grow_interval": self.g_int, "prune_interval": self.p_int},
                 "train_macs_factor": TRAIN_MACS_FACTOR}
+        if self.dist.world > 1:
+            info["distributed"] = {**self.dist.describe(), "global_batch_size": self.cfg.batch_size * self.dist.world}
+        return info
 
     def _load(self) -> None:
-        r = load_state(self.out)
+        r = self.dist.agree(lambda: load_state(self.out))  # every rank reads the same state file
         stored = r.config
         mine = self.cfg.to_dict()
         diff = [k for k in mine if k not in ("out", "device", "threads") and stored.get(k) != mine[k]]
@@ -152,7 +169,12 @@ class Trainer:
             k = diff[0]
             raise CgapError(f"--resume: --{k.replace('_', '-')} is {mine[k]!r} but the run in {self.out} used "
                             f"{stored.get(k)!r} (resume with the original options)")
+        ran_on = r.history.get("distributed", {}).get("world_size", 1)
+        if ran_on != self.dist.world:
+            raise CgapError(f"--resume: the run in {self.out} was trained by {ran_on} process(es), this is "
+                            f"{self.dist.world} (resume with the same torchrun --nnodes × --nproc_per_node)")
         self.model = to_device(r.model, self.device, self.cfg.channels_last).train()
+        self.net = self.dist.wrap(self.model)
         self.opt = make_optimizer(self.model, self.cfg)
         self.opt.load_state_dict(r.optimizer_state)
         self.meter.sums = {g: t.to(self.device) for g, t in r.saliency.get("sums", {}).items()}
@@ -176,8 +198,12 @@ class Trainer:
     def train_epoch(self, bar: tqdm) -> tuple[float, float]:
         """Run one epoch of steps; return (mean train loss, seconds spent on saliency and restructuring)."""
         cfg, (x, y) = self.cfg, self.splits.train
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.st.epoch)
-        perm = torch.randperm(len(y), generator=gen)
+        if self.sampler is not None:  # this rank's shard of the epoch's permutation
+            self.sampler.set_epoch(self.st.epoch)
+            perm = torch.tensor(list(self.sampler), dtype=torch.long)
+        else:
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.st.epoch)
+            perm = torch.randperm(len(y), generator=gen)
         total_loss, overhead = 0.0, 0.0
         for b in range(self.per_epoch):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
@@ -195,10 +221,11 @@ class Trainer:
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         """Run one optimizer step (accumulating saliency when a decision is near); return the loss."""
+        self.dist.fault_point(self.st.step + 1)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.st.step)
-        loss = F.cross_entropy(self.model(xb), yb)
-        value = float(loss.detach())
+        loss = F.cross_entropy(self.net(xb), yb)
+        value = self.dist.mean(loss.detach())  # the global batch's loss under DDP (same on every rank)
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"loss became {value} at epoch {self.st.epoch + 1}, step {self.st.step + 1} (try a lower --lr); "
@@ -211,7 +238,7 @@ class Trainer:
             self.meter.update(self.model)
             self._meter_s += time.perf_counter() - t0
         self.opt.step()
-        self.st.train_macs += len(yb) * TRAIN_MACS_FACTOR * self.macs
+        self.st.train_macs += len(yb) * self.dist.world * TRAIN_MACS_FACTOR * self.macs
         return value
 
     def meter_seconds(self) -> float:
@@ -275,7 +302,7 @@ class Trainer:
     def grow(self) -> None:
         """Grow every group below its cap beside its most salient units."""
         split = self.cfg.grow_mode == "split"
-        scores = self.meter.scores(self.model) if split else {}
+        scores = self.scores() if split else {}
         maps = grow_maps(self.model.widths, scores, self.cfg.grow_rate, self.caps, self.cfg.grow_mode)
         if maps:
             self.apply(maps, "grow", noise=self.cfg.grow_noise if split else 0.0, scores=scores)
@@ -287,7 +314,7 @@ class Trainer:
         if self.st.pre_prune_best is None:
             self.st.pre_prune_best = self.st.best_val
         if self.needs_more(self.model.widths):
-            scores = self.meter.scores(self.model)
+            scores = self.scores()
             cost = None if self.cfg.prune_cost == "none" else unit_costs(
                 self.cfg.arch, self.shape, self.classes, self.model.widths, self.cfg.prune_cost)
             maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.min_w, self.cfg.prune_scope,
@@ -301,11 +328,15 @@ class Trainer:
 
     def prune_oneshot(self) -> None:
         """Li et al. baseline: keep the same fraction of highest-L1 filters in every group, meeting the target."""
-        scores = l1_saliency(self.model)
+        scores = self.dist.average_scores(l1_saliency(self.model))
         maps = l1_target_maps(scores, self.model.widths, self.min_w, self.needs_more)
         if maps:
             self.apply(maps, "prune", scores=scores)
         self.stop("pruning", "one-shot L1 pruning done")
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        """Return the window's per-unit saliency, averaged over the ranks under DDP (so decisions agree)."""
+        return self.dist.average_scores(self.meter.scores(self.model))
 
     def stop(self, flag: str, reason: str) -> None:
         """Clear ``growing``/``pruning`` and record why."""
@@ -317,10 +348,13 @@ class Trainer:
               scores: dict[str, torch.Tensor] | None = None) -> None:
         """Rebuild model and optimizer through ``maps`` and log the event (with per-group saliency stats)."""
         t0 = time.perf_counter()
+        if self.dist.world > 1:
+            self.dist.check_same(maps_digest(maps), f"the {kind} decision at step {self.st.step}")
         old, old_opt = self.model, self.opt
         params0, macs0 = model_cost(old)
         new = remap_model(old, maps, noise=noise, seed=self.cfg.seed * 1_000_003 + self.st.step)
         self.model = to_device(new, self.device, self.cfg.channels_last)
+        self.net = self.dist.wrap(self.model)  # a fresh DDP wrapper around the rebuilt module
         self.opt = make_optimizer(self.model, self.cfg)
         remap_optimizer(old, old_opt, self.model, self.opt, maps)
         self.meter.reset()
@@ -334,7 +368,9 @@ class Trainer:
     def end_epoch(self, loss: float, seconds: float, overhead: float) -> None:
         """Validate, apply the stop rules, log the epoch and checkpoint."""
         st, cfg = self.st, self.cfg
-        val = evaluate(self.model, self.splits.val, self.device, self.fmt)
+        val = self.evaluate(self.splits.val)
+        if self.dist.world > 1:
+            self.dist.check_same(state_digest(self.model), f"the model after epoch {st.epoch + 1}")
         st.epoch += 1
         if val > st.best_val + MIN_GAIN:
             st.best_val, st.stale_epochs = val, 0
@@ -357,12 +393,23 @@ class Trainer:
                             seconds=round(seconds, 3), overhead_s=round(overhead, 4), train_macs=st.train_macs)
         self._checkpoint()
 
+    def evaluate(self, data: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """Return the accuracy (%) on ``data``; under DDP each rank scores a shard and the counts are summed."""
+        if self.dist.world == 1:
+            return evaluate(self.model, data, self.device, self.fmt)
+        self.dist.sync_buffers(self.model)  # rank 0's BatchNorm statistics, so every rank scores one model
+        shard = self.dist.shard(data)
+        correct, n = self.dist.sum_counts(count_correct(self.model, shard, self.device, self.fmt), len(shard[1]))
+        return 100.0 * correct / max(1, n)
+
     def _meta(self, **more: object) -> dict:
         return {"method": self.cfg.method, "dataset": self.splits.describe(), "config": self.cfg.to_dict(),
                 "history": self.hist.summary(), **more}
 
     def _checkpoint(self) -> None:
-        """Write model.pt, history.json and the resume state, each atomically."""
+        """Write model.pt, history.json and the resume state, each atomically (rank 0 only under DDP)."""
+        if not self.dist.is_main:
+            return
         self.hist.info["run"] = {"epochs_done": self.st.epoch, "steps_done": self.st.step,
                                  "train_macs": self.st.train_macs, "stop_reasons": dict(self.st.stop_reasons)}
         save_checkpoint(self.out / MODEL_FILE, self.model, meta=self._meta())
@@ -372,7 +419,7 @@ class Trainer:
 
     def finish(self) -> RunResult:
         """Evaluate on the test split, write the final checkpoint, history and plots; return the result."""
-        test = evaluate(self.model, self.splits.test, self.device, self.fmt)
+        test = self.evaluate(self.splits.test)
         params, macs = model_cost(self.model)
         epoch_s = self.st.train_seconds / max(1, self.st.epoch)
         self.hist.info["final"] = {
@@ -381,16 +428,25 @@ class Trainer:
             "train_macs": self.st.train_macs, "train_seconds": round(self.st.train_seconds, 2),
             "epoch_seconds": round(epoch_s, 3),
             "overhead_pct": round(100 * self.st.overhead_seconds / max(1e-9, self.st.train_seconds), 2)}
+        if self.dist.world > 1:  # proof for the record: every rank ends with these exact weights
+            self.hist.info["distributed"]["final_state_sha256"] = self.dist.check_same(
+                state_digest(self.model), "the final model")
         self._checkpoint()
-        plot_history(self.hist, self.out)
+        if self.dist.is_main:
+            plot_history(self.hist, self.out)
+        self.dist.barrier()  # no rank reports success before rank 0's files are written
         return RunResult(self.model.eval(), self.hist, test, self.out)
 
 
-def train(cfg: TrainConfig, splits: Splits | None = None, resume: bool = False, progress: bool = True) -> RunResult:
-    """Run (or resume) a training run described by ``cfg``; return its result."""
+def train(cfg: TrainConfig, splits: Splits | None = None, resume: bool = False, progress: bool = True,
+          replicas: Replicas | None = None) -> RunResult:
+    """Run (or resume) a training run described by ``cfg``; return its result.
+
+    ``replicas`` (from :func:`cgap.train.distributed.from_env`) runs it as one rank of a DDP job.
+    """
     from cgap.data import load_dataset
 
     torch.set_num_threads(cfg.threads)
     if splits is None:
         splits = load_dataset(cfg.dataset, cfg.data_dir, subset=cfg.subset, seed=cfg.seed)
-    return Trainer(cfg, splits, resume=resume, progress=progress).run()
+    return Trainer(cfg, splits, resume=resume, progress=progress, replicas=replicas).run()
