@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,24 +90,28 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
     import torch
 
     from cgap.checkpoint import load_checkpoint
-    from cgap.frontend import load_network
+    from cgap.frontend import network_from_checkpoint
     from cgap.hls.export import export_fpga
+    from cgap.passes.calibrate_ort import ort_ranges
     from fpga_model.hw import load_hw
 
     hw = load_hw(args.hw)
     out = _default_out(args)
     _check_out(out, args.force)
     ckpt = load_checkpoint(args.model)
-    net = load_network(args.model)
     splits = calibration_data(ckpt, args)
     calib = splits.train[0][: args.calib_images].numpy()
+    with tempfile.TemporaryDirectory(prefix="cgap-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        net = network_from_checkpoint(ckpt, Path(args.model).stem, onnx_path)
+        ranges = ort_ranges(onnx_path, net, calib)
     images = labels = logits = None
     if args.verify:
         images, labels = splits.test[0][: args.images].numpy(), splits.test[1][: args.images].numpy()
         with torch.no_grad():
             logits = ckpt.model(torch.from_numpy(images)).numpy()
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
-                          float_logits=logits)
+                          float_logits=logits, ranges=ranges)
     from cgap.dse_cli import resource_summary
 
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))

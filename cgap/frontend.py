@@ -22,11 +22,16 @@ def load_network(path: str | Path) -> Network:
     if path.suffix not in (".pt", ".pth"):
         raise CgapError(f"{path}: expected a cgap checkpoint (.pt) or an ONNX model (.onnx)")
     from cgap.checkpoint import load_checkpoint
-    from cgap.export.onnx_export import to_onnx
 
     ckpt = load_checkpoint(path)
     with tempfile.TemporaryDirectory(prefix="cgap-") as tmp:
-        onnx_path = to_onnx(ckpt.model, ckpt.model.input_shape, Path(tmp) / "model.onnx")
-        net = from_onnx(onnx_path, name=path.stem)
+        return network_from_checkpoint(ckpt, path.stem, Path(tmp) / "model.onnx")
+
+
+def network_from_checkpoint(ckpt, name: str, onnx_path: Path) -> Network:  # noqa: ANN001 - a loaded Checkpoint
+    """Return the IR of a loaded checkpoint, exporting it to ``onnx_path`` on the way (kept for the caller)."""
+    from cgap.export.onnx_export import to_onnx
+
+    net = from_onnx(to_onnx(ckpt.model, ckpt.model.input_shape, onnx_path), name=name)
     meta = {**net.meta, "arch": ckpt.model.arch, "widths": ckpt.model.widths, "checkpoint": ckpt.meta}
     return Network(net.name, net.input_shape, net.nodes, net.output, meta)

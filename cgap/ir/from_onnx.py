@@ -38,6 +38,7 @@ class _State:
     shape: dict[str, tuple[int, ...]] = field(default_factory=dict)  # ONNX tensor -> IR shape (no batch)
     nodes: list[Node] = field(default_factory=list)
     used_names: set[str] = field(default_factory=set)
+    tensor_of: dict[str, str] = field(default_factory=dict)  # IR node -> ONNX tensor holding its output
     opset: int = 17
 
     def emit(self, onnx_node: onnx.NodeProto, op: ops.Op, inputs: list[str]) -> None:
@@ -50,6 +51,7 @@ class _State:
             raise OnnxImportError(f"node {onnx_node.name!r} ({onnx_node.op_type}): {exc}") from None
         self.nodes.append(Node(name, op, srcs))
         self.source[onnx_node.output[0]] = name
+        self.tensor_of[name] = onnx_node.output[0]
         self.shape[onnx_node.output[0]] = tuple(out_shape)
 
     def alias(self, onnx_node: onnx.NodeProto, tensor: str) -> None:
@@ -194,6 +196,7 @@ def _add(st: _State, node: onnx.NodeProto) -> None:
         raise _fail(node, "adding a constant is only supported as the bias of a MatMul (Linear)")
     st.source[node.output[0]] = st.source[data[0]]
     st.shape[node.output[0]] = st.shape[data[0]]
+    st.tensor_of[st.source[data[0]]] = node.output[0]  # the Linear's output now includes the bias
 
 
 def _fold_bias_into_linear(st: _State, tensor: str, bias: np.ndarray) -> bool:
@@ -472,7 +475,7 @@ def from_onnx(model: onnx.ModelProto | str | Path, name: str | None = None) -> N
     if out == INPUT:
         raise OnnxImportError("the graph output is the input itself: no layers")
     return Network(name or proto.graph.name or stem, input_shape, tuple(st.nodes), out,
-                   {"source": "onnx", "opset": st.opset})
+                   {"source": "onnx", "opset": st.opset, "onnx_input": input_name, "onnx_tensors": st.tensor_of})
 
 
 def _convert(st: _State, node: onnx.NodeProto) -> None:

@@ -110,6 +110,11 @@ def calibrate(net: Network, calib: np.ndarray, batch: int = 25) -> dict[str, flo
     return ranges
 
 
+def range_nodes(net: Network) -> list[str]:
+    """Return the nodes of a BN-folded ``net`` whose calibrated ranges :func:`quant_spec` reads (plus INPUT)."""
+    return [INPUT] + [_value_node(net, layer) for layer in fuse(net)]
+
+
 def _value_node(net: Network, layer: EngineLayer) -> str:
     """Return the fused node whose output the layer saturates (the last one before a pool)."""
     names = [n for n in layer.nodes if net.node(n).op.kind not in ("MaxPool", "AvgPool")]
