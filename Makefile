@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint data clean
+.PHONY: setup demo test test-slow lint data browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,19 @@ data:
 	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || \
 	  echo "note: could not install dataset-fashion-mnist; the digits set will be used"; fi
 
+# Headless Chromium for the slow report-rendering test (best effort, as for the data).
+browser:
+	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	  echo "note: could not install chromium; the report rendering test will be skipped"; fi
+
 demo: setup
 	$(BIN)/cgap demo --out runs/demo --force
 
 test: setup
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup browser
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
