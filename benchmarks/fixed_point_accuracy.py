@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "cgap-fxp-bench")
     args = p.parse_args(argv)
     rows = [measure(m, args.hw, args.images, args.out) for m in args.models]
-    print(f"\n| model | hw | images | bit-exact | float acc % | fixed acc % | drop (pt) | top-1 agreement % |")
+    print("\n| model | hw | images | bit-exact | float acc % | fixed acc % | drop (pt) | top-1 agreement % |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         drop = 100 * (r["float_accuracy"] - r["fixed_accuracy"])
