@@ -68,7 +68,7 @@ def summary_section(data: RunData) -> Section | None:
     """Return the comparison table from summary.json rows (keys become columns)."""
     if not data.summary:
         return None
-    headers = list(data.summary[0])
+    headers = list(dict.fromkeys(k for row in data.summary for k in row))   # rows may add columns
     return Section("summary", "Baseline vs CGaP", tables=[_table(headers, [[r.get(h) for h in headers]
                                                                           for r in data.summary])])
 
