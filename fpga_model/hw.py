@@ -190,11 +190,11 @@ PRESETS: dict[str, HwConfig] = {
 }
 DEFAULT_PRESET = "zcu102-16b"
 
-_SECTIONS = {
-    "array": {"pox", "poy", "pof"},
+_SECTIONS: dict[str, dict[str, str]] = {   # TOML section -> {TOML key: HwConfig field}
+    "array": {"pox": "pox", "poy": "poy", "pof": "pof"},
     "bits": {"act": "act_bits", "weight": "weight_bits", "acc": "acc_bits"},
     "buffers": {"input_kib": "input_buffer_kib", "weight_kib": "weight_buffer_kib", "output_kib": "output_buffer_kib"},
-    "device": {"part", "clock_mhz"},
+    "device": {"part": "part", "clock_mhz": "clock_mhz"},
 }
 
 
@@ -232,10 +232,9 @@ def hw_from_toml_dict(doc: dict[str, Any], default_name: str = "custom") -> HwCo
         if section in ("dram", "energy"):
             flat[section] = _sub_config(section, getattr(base, section), body)
             continue
-        keys = _SECTIONS.get(section)
-        if keys is None or not isinstance(body, dict):
+        mapping = _SECTIONS.get(section)
+        if mapping is None or not isinstance(body, dict):
             raise HwConfigError(f"hw config: unknown section [{section}]; known: {', '.join([*_SECTIONS, 'dram', 'energy'])}")
-        mapping = keys if isinstance(keys, dict) else {k: k for k in keys}
         for key, value in body.items():
             if key not in mapping:
                 raise HwConfigError(f"hw config: unknown key {section}.{key}; known: {', '.join(mapping)}")
