@@ -26,6 +26,7 @@ from fpga_model import dram
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
 from fpga_model.report import ENERGY_KEYS
+from fpga_model.schedule import ScheduleError
 from tests.fuzz_nets import NetSpec, Stage, build_torch, net_specs
 
 FAST = settings(max_examples=8, deadline=None, database=None,
@@ -72,7 +73,11 @@ def _check_fixed(net, hw_name: str, x: np.ndarray, ref: np.ndarray, rel: float) 
 
 def _check_sim(net) -> None:
     for hw in (PRESETS["tiny-test"], PRESETS["zcu102-8b"]):
-        rep = simulate(net, hw)
+        try:
+            rep = simulate(net, hw)
+        except ScheduleError as exc:   # 16 KiB buffers may be too small for a wide layer: a correct refusal
+            assert hw.name == "tiny-test" and "smallest tile needs" in str(exc), exc
+            continue
         total = rep.total()
         assert total["cycles"] > 0 and total["dram_read_bytes"] > 0 and total["dram_write_bytes"] > 0
         for r in rep.layers:
