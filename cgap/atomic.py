@@ -43,17 +43,23 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     return Path(target)
 
 
+def refuse_non_empty(target: str | Path, force: bool, what: str = "output directory") -> None:
+    """Raise CgapError if ``target`` is a non-empty directory and ``force`` is not set."""
+    from cgap.errors import CgapError
+
+    target = Path(target)
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise CgapError(f"{what} {target} exists and is not empty (use --force to replace it)")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; on success it replaces ``target``.
 
     A non-empty existing ``target`` is refused unless ``force``; on failure it stays untouched.
     """
-    from cgap.errors import CgapError
-
     target = Path(target)
-    if target.exists() and any(target.iterdir()) and not force:
-        raise CgapError(f"output directory {target} exists and is not empty (use --force to replace it)")
+    refuse_non_empty(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~_umask())

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from cgap.atomic import write_text_atomic
+from cgap.atomic import refuse_non_empty, write_text_atomic
 from cgap.errors import CgapError
 from cgap.table import format_table
 
@@ -127,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from cgap.report.html import write_report
 
     run_dir = Path(args.out)
-    if run_dir.exists() and any(run_dir.iterdir()) and not args.force:
-        raise CgapError(f"run directory {run_dir} is not empty (use --force)")
+    refuse_non_empty(run_dir, args.force, "run directory")
     epochs, subset, images = PROFILES[args.profile]
     epochs, subset = args.epochs or epochs, args.subset or subset
     dataset = pick_dataset(args.dataset, args.data_dir)

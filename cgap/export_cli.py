@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from cgap.atomic import refuse_non_empty
 from cgap.cli import run_guarded
 from cgap.errors import CgapError
 
@@ -68,11 +69,6 @@ def _default_out(args: argparse.Namespace) -> Path:
     return Path(args.out or Path("generated") / Path(args.model).stem)
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and any(out.iterdir()) and not force:
-        raise CgapError(f"output directory {out} exists and is not empty (use --force to replace it)")
-
-
 def calibration_data(ckpt, args: argparse.Namespace):  # noqa: ANN001, ANN201 - Checkpoint -> Splits
     """Return the dataset splits normalised exactly as the checkpoint's training data was."""
     from cgap.data import load_dataset
@@ -97,7 +93,7 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
 
     hw = load_hw(args.hw)
     out = _default_out(args)
-    _check_out(out, args.force)
+    refuse_non_empty(out, args.force)   # before the slow work; export_fpga replaces the folder atomically
     ckpt = load_checkpoint(args.model)
     splits = calibration_data(ckpt, args)
     calib = splits.train[0][: args.calib_images].numpy()

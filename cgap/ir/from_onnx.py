@@ -285,8 +285,7 @@ def _simple(op_factory: Callable[[], ops.Op]) -> Callable[[_State, onnx.NodeProt
 
 
 def _passthrough(st: _State, node: onnx.NodeProto) -> None:
-    if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1]:
-        pass  # the mask output is never read by an inference graph we accept
+    """Dropout/Identity: the output is the input (a Dropout mask output is never read at inference)."""
     st.alias(node, node.input[0])
 
 
