@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import torch.multiprocessing as mp
 
 from cgap.checkpoint import load_checkpoint
 from cgap.errors import CgapError
-from cgap.train.distributed import FAULT_ENV, Replicas
+from cgap.train.distributed import FAULT_ENV, Replicas, comm_failure
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["train", "--arch", "vgg11", "--width-mult", "0.125", "--dataset", "digits", "--method", "cgap", "--epochs", "2", "--subset", "320",
@@ -161,7 +162,9 @@ def test_stalled_rank_fails_the_other_after_the_timeout(tmp_path):
         r1.communicate()
     errs = _errors(err0)
     assert code0 == 2 and len(errs) == 1, err0[-3000:]
-    assert "lost contact" in errs[0] and "--dist-timeout 4 s" in errs[0] and "Timed out" in errs[0], errs
+    assert "lost contact" in errs[0] and "--dist-timeout 4 s" in errs[0], errs
+    # gloo words it by whichever collective noticed: "Timed out waiting ..." or "Application timeout caused ..."
+    assert re.search(r"timed out|timeout", errs[0].split("--dist-timeout 4 s")[1], re.IGNORECASE), errs
     assert waited < 60
 
 
@@ -200,3 +203,27 @@ def test_replicas_that_disagree_stop_every_rank():
     mp.spawn(_diverge, args=(_port(), result), nprocs=2, join=True)
     for rank in (0, 1):
         assert result[rank].startswith("the prune decision at step 7 differs across ranks (ranks [1]"), dict(result)
+
+
+@pytest.mark.parametrize("message", ["Application timeout caused pair closure",
+                                     "[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Timed out waiting 4000ms",
+                                     "Connection closed by peer [127.0.0.1]:29500"])
+def test_every_wording_of_a_lost_gloo_peer_is_a_comm_failure(message):
+    assert comm_failure(RuntimeError(message))
+
+
+def test_a_runtime_error_raised_inside_torch_distributed_is_a_comm_failure():
+    import torch.distributed.distributed_c10d as c10d
+
+    def fake_collective():  # a frame whose file is torch.distributed's own
+        raise RuntimeError("some future wording")
+    code = fake_collective.__code__.replace(co_filename=c10d.__file__)
+    with pytest.raises(RuntimeError) as info:
+        exec(code, {})  # noqa: S102 - runs the function body above under torch's file name
+    assert comm_failure(info.value)
+
+
+def test_an_ordinary_model_error_is_not_a_comm_failure():
+    with pytest.raises(RuntimeError) as info:
+        torch.nn.Linear(3, 2)(torch.zeros(1, 4))
+    assert not comm_failure(info.value)

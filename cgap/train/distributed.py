@@ -69,9 +69,26 @@ def maps_digest(maps: dict) -> str:
 
 def comm_failure(exc: BaseException) -> bool:
     """Return whether ``exc`` is a collective-communication failure (a peer died, stalled or was unreachable)."""
-    text = str(exc)
-    return isinstance(exc, dist.DistError) or bool(re.search(r"gloo|nccl|ProcessGroup|Connection (reset|closed)",
-                                                             text, re.IGNORECASE))
+    if isinstance(exc, dist.DistError) or _raised_by_collective(exc):
+        return True
+    return bool(re.search(r"gloo|nccl|ProcessGroup|Connection (reset|closed)|pair closure|timed? ?out",
+                          str(exc), re.IGNORECASE))
+
+
+def _raised_by_collective(exc: BaseException) -> bool:
+    """Return whether the innermost Python frame of ``exc`` is torch.distributed or DDP's wrapper.
+
+    Gloo reports the same lost peer in several words ("Timed out waiting", "Application timeout caused
+    pair closure", "Connection closed by peer") depending on which collective noticed it; where it was
+    raised is steadier than what it says.
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+    return "/torch/distributed/" in path or path.endswith("/torch/nn/parallel/distributed.py")
 
 
 def first_sentence(text: str) -> str:
