@@ -3,7 +3,7 @@
 A net is ``NetSpec(in_ch, size, stages, head)``; :func:`build_torch` turns it into a module with seeded random
 weights and non-trivial BatchNorm statistics, and :func:`net_specs` is the Hypothesis strategy drawing them:
 widths down to 1, kernels 1/3/5/7, strides 1/2, padding 0 or k//2, optional bias/BN/ReLU, residual blocks
-(identity or 1x1-conv shortcut), fused 2x2 max/avg pools, standalone overlapping pools, GAP or flatten heads
+(identity or 1x1-conv shortcut), fused 2x2 max/avg pools, standalone overlapping pools, GAP, mean or flatten heads
 with one or two linear layers.
 """
 
@@ -33,7 +33,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class NetSpec:
-    """A random CNN: input channels and square size, stages, head ('gap' or 'flat') and hidden width (0 = none)."""
+    """A random CNN: input channels and square size, stages, head ('gap', 'mean' = x.mean((2, 3)) or 'flat') and hidden width (0 = none)."""
 
     in_ch: int
     size: int
@@ -108,8 +108,8 @@ class FuzzNet(nn.Module):
                 body.append(_pool_module(s))
                 size = size // 2 if s.kind == "pool2" else size if s.kind == "avg3" else _conv_out(size, 3, 2, 1)
         self.body = nn.Sequential(*body)
-        self.gap = nn.AdaptiveAvgPool2d(1) if spec.head == "gap" else nn.Identity()  # mean() would be ReduceMean
-        feats = c if spec.head == "gap" else c * size * size
+        self.gap = {"gap": nn.AdaptiveAvgPool2d(1), "mean": _SpatialMean()}.get(spec.head, nn.Identity())
+        feats = c if spec.head in ("gap", "mean") else c * size * size
         layers: list[nn.Module] = []
         if spec.hidden:
             layers += [nn.Linear(feats, spec.hidden), nn.ReLU()]
@@ -120,6 +120,13 @@ class FuzzNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.body(x)
         return self.head(torch.flatten(self.gap(x), 1))
+
+
+class _SpatialMean(nn.Module):
+    """``x.mean((2, 3))``: exported as ONNX ReduceMean (keepdims=0), where AdaptiveAvgPool2d gives GlobalAveragePool."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
 
 
 def build_torch(spec: NetSpec, seed: int = 0) -> FuzzNet:
@@ -164,5 +171,5 @@ def net_specs(draw: st.DrawFn, max_size: int = 12, max_stages: int = 4, max_widt
     """Hypothesis strategy: a random :class:`NetSpec` (small enough for a fast float/golden round trip)."""
     size = draw(st.integers(1, max_size))
     body, _ = draw(stages(size, max_stages, max_width))
-    return NetSpec(in_ch=draw(st.integers(1, 3)), size=size, stages=body, head=draw(st.sampled_from(["gap", "flat"])),
+    return NetSpec(in_ch=draw(st.integers(1, 3)), size=size, stages=body, head=draw(st.sampled_from(["gap", "mean", "flat"])),
                    hidden=draw(st.sampled_from([0, 0, 1, 5])), classes=draw(st.integers(2, 6)))

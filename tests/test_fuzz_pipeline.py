@@ -123,6 +123,8 @@ CORNERS = [
     NetSpec(3, 8, (Stage("conv", 4, 3, 1, pad=False), Stage("pool2", pool="avg"), Stage("pool2"),
                    Stage("conv", 2, 1, 2, relu=False)), "gap", 0, 4),
 ]
+MEAN_HEAD = NetSpec(1, 6, (Stage("conv", 3, 3, 1), Stage("res", 3, 3, 2)), "mean", 4, 3)  # ONNX ReduceMean
+CORNERS.append(MEAN_HEAD)
 
 
 @pytest.mark.parametrize("spec", CORNERS, ids=range(len(CORNERS)))
@@ -139,6 +141,11 @@ GXX = shutil.which("g++") is not None
 @given(spec=net_specs(max_size=8, max_stages=3, max_width=4))
 def test_random_nets_csim_bit_exact(spec, tmp_path_factory):
     _csim(spec, tmp_path_factory.mktemp("csim"), "tiny-test")
+
+
+@pytest.mark.skipif(not GXX, reason="needs g++")
+def test_mean_head_csim_bit_exact(tmp_path):
+    _csim(MEAN_HEAD, tmp_path, "tiny-test")
 
 
 @pytest.mark.slow

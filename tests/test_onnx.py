@@ -138,3 +138,45 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
         from_onnx(bad)
     with pytest.raises(OnnxImportError, match="no such ONNX file"):
         from_onnx(tmp_path / "absent.onnx")
+
+
+class _MeanHead(torch.nn.Module):
+    """conv → relu → x.mean((2, 3)) → linear: PyTorch exports the mean as ONNX ReduceMean (keepdims=0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def test_torch_mean_head_is_imported_as_global_average_pool(tmp_path):
+    path = tmp_path / "mean.onnx"
+    torch.onnx.export(_MeanHead().eval(), torch.zeros(1, 1, 6, 6), str(path), dynamo=False, opset_version=17,
+                      input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    assert "ReduceMean" in [n.op_type for n in onnx.load(str(path)).graph.node]
+    net = from_onnx(path)
+    assert [n.op.kind for n in net.nodes] == ["Conv2d", "ReLU", "GlobalAvgPool", "Flatten", "Linear"]
+    x = np.random.default_rng(2).standard_normal((4, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(executor.run(net, x), run_onnxruntime(path, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [[2, 3], [-1, -2]])
+def test_opset18_reduce_mean_with_axes_input_and_keepdims(axes, tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
+             helper.make_node("ReduceMean", ["c", "axes"], ["m"], keepdims=1, name="gap"),
+             helper.make_node("Flatten", ["m"], ["y"], name="flat")]
+    path = tmp_path / "m18.onnx"
+    onnx.save(_model(nodes, [W, _init("axes", np.array(axes, np.int64))], opset=18), str(path))
+    net = from_onnx(path)
+    assert [n.op.kind for n in net.nodes] == ["Conv2d", "GlobalAvgPool", "Flatten"]
+    x = np.random.default_rng(3).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(executor.run(net, x), run_onnxruntime(path, x), atol=1e-5)
+
+
+def test_reduce_mean_over_channels_is_refused_by_name():
+    model = _bad([helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
+                  helper.make_node("ReduceMean", ["c"], ["y"], axes=[1], name="chanmean")], [W])
+    with pytest.raises(OnnxImportError, match=r"'chanmean' \(ReduceMean\): only ReduceMean over the spatial axes"):
+        from_onnx(model)

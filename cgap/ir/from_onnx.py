@@ -280,6 +280,19 @@ def _softmax(st: _State, node: onnx.NodeProto) -> None:
     st.emit(node, ops.Softmax(), [node.input[0]])
 
 
+def _reduce_mean(st: _State, node: onnx.NodeProto) -> None:
+    """ReduceMean over H and W (``x.mean((2, 3))``): a GlobalAvgPool, then a Flatten when keepdims=0."""
+    a = _attrs(node)
+    shape = st.shape[node.input[0]]
+    axes = sorted(ax % 4 for ax in _axes(st, node, a))
+    if len(shape) != 3 or axes != [2, 3]:
+        raise _fail(node, f"only ReduceMean over the spatial axes (2, 3) of an (N, C, H, W) map is supported, "
+                          f"got axes {_axes(st, node, a) or 'all'} for shape (N, {', '.join(map(str, shape))})")
+    st.emit(node, ops.GlobalAvgPool(), [node.input[0]])
+    if not int(a.get("keepdims", 1)):
+        st.emit(node, ops.Flatten(), [node.output[0]])  # same ONNX tensor, now (N, C)
+
+
 def _simple(op_factory: Callable[[], ops.Op]) -> Callable[[_State, onnx.NodeProto], None]:
     return lambda st, node: st.emit(node, op_factory(), [node.input[0]])
 
@@ -296,6 +309,7 @@ LAYER_OPS: dict[str, Callable[[_State, onnx.NodeProto], None]] = {
     "MaxPool": _pool,
     "AveragePool": _pool,
     "GlobalAveragePool": _simple(ops.GlobalAvgPool),
+    "ReduceMean": _reduce_mean,
     "Add": _add,
     "Sum": _add,
     "Gemm": _gemm,
