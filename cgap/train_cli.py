@@ -68,7 +68,8 @@ def _add_cgap(p: argparse.ArgumentParser) -> None:
     _add(g, "--prune-interval", "steps between pruning steps; 0 = pruning phase / 16", type=int)
     _add(g, "--prune-scope", "global = saliency normalised per group then ranked together; layer = same "
          "fraction per group", choices=SCOPES)
-    _add(g, "--prune-cost", "global ranking divides each unit's saliency by what removing it saves",
+    _add(g, "--prune-cost", "global ranking divides each unit's saliency by what removing it saves: its MACs, "
+         "params, or both weighted by how far each --target-* still is (target)",
          choices=PRUNE_COSTS)
     _add(g, "--min-width", "no group is pruned below this many units", type=int)
     _add(g, "--target-params", "stop pruning at this fraction of the full reference's params ('none' = off)",

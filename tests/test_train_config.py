@@ -9,7 +9,7 @@ from cgap.errors import CgapError
 from cgap.models import build
 from cgap.train.config import TrainConfig
 from cgap.train.grow import grow_count, grow_maps
-from cgap.train.metrics import cost_of, forward_macs, unit_costs
+from cgap.train.metrics import cost_of, forward_macs, target_unit_costs, unit_costs
 from cgap.train.prune import l1_target_maps, prune_maps
 
 
@@ -64,3 +64,20 @@ def test_costs_match_a_real_model_and_unit_costs_are_differences():
     uc = unit_costs("lenet5", (1, 28, 28), 10, widths, "params")
     smaller = build("lenet5", (1, 28, 28), 10, widths={**widths, "conv2": 4})
     assert uc["conv2"] == model.count_params() - smaller.count_params()
+
+
+def test_target_costs_weigh_each_resource_by_how_far_it_is_above_its_limit():
+    shape, widths = (1, 28, 28), {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84}
+    params, macs = cost_of("lenet5", shape, 10, widths)
+    up, um = (unit_costs("lenet5", shape, 10, widths, k) for k in ("params", "macs"))
+    # only MACs above its limit: proportional to MAC savings
+    only_macs = target_unit_costs("lenet5", shape, 10, widths, (params * 2, macs / 2))
+    assert only_macs == pytest.approx({g: um[g] / macs for g in widths})
+    # both above: each resource's share weighted by its relative excess (params 3x over, MACs 1.5x over)
+    both = target_unit_costs("lenet5", shape, 10, widths, (params / 3, macs / 1.5))
+    assert both == pytest.approx({g: 2.0 * up[g] / params + 0.5 * um[g] / macs for g in widths})
+    # conv1 saves many MACs and few params, fc1 the other way round: the ranking follows the unmet target
+    assert only_macs["conv1"] > only_macs["fc1"]
+    assert target_unit_costs("lenet5", shape, 10, widths, (params / 2, None))["fc1"] > \
+        target_unit_costs("lenet5", shape, 10, widths, (params / 2, None))["conv1"]
+    assert target_unit_costs("lenet5", shape, 10, widths, (params, macs)) is None  # all met

@@ -120,6 +120,14 @@ def test_full_and_prune_baselines(tmp_path):
     assert pr.history.info["final"]["train_macs"] < full.history.info["final"]["train_macs"]
 
 
+def test_target_weighted_pruning_meets_both_targets(tmp_path):
+    run = train(TrainConfig(out=str(tmp_path / "t"), **{**RUN, "epochs": 3, "target_params": 0.5, "target_macs": 0.5,
+                                                         "prune_cost": "target"}), progress=False)
+    fin = run.history.info["final"]
+    assert any(e["kind"] == "prune" for e in run.history.events)
+    assert fin["params_frac"] <= 0.5 and fin["macs_frac"] <= 0.5, fin
+
+
 @pytest.mark.parametrize("args,message", [
     (["--grow-rate", "0"], "--grow-rate"), (["--method", "prune", "--target-params", "none"], "--target-params"),
     (["--saliency", "hessian"], "--saliency"), (["--arch", "vgg7"], "vgg7")])

@@ -13,7 +13,7 @@ TRAIN_METHODS = ("cgap", "full", "prune")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
-PRUNE_COSTS = ("none", "macs", "params")
+PRUNE_COSTS = ("none", "macs", "params", "target")
 
 
 @dataclass

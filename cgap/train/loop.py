@@ -28,7 +28,7 @@ from cgap.train.coupling import check_coupling
 from cgap.train.distributed import Replicas, maps_digest, state_digest
 from cgap.train.grow import grow_maps
 from cgap.train.history import History
-from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, unit_costs
+from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, target_unit_costs, unit_costs
 from cgap.train.plots import plot_history
 from cgap.train.prune import l1_target_maps, prune_maps
 from cgap.train.resume import RunState, load_state, save_state
@@ -315,8 +315,7 @@ class Trainer:
             self.st.pre_prune_best = self.st.best_val
         if self.needs_more(self.model.widths):
             scores = self.scores()
-            cost = None if self.cfg.prune_cost == "none" else unit_costs(
-                self.cfg.arch, self.shape, self.classes, self.model.widths, self.cfg.prune_cost)
+            cost = self.unit_costs()
             maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.min_w, self.cfg.prune_scope,
                               self.needs_more, cost)
             if not maps:
@@ -325,6 +324,17 @@ class Trainer:
             self.apply(maps, "prune", scores=scores)
         if not self.needs_more(self.model.widths):
             self.stop("pruning", "target met")
+
+    def unit_costs(self) -> dict[str, float] | None:
+        """Return the per-group unit costs the global pruning ranking divides by (``--prune-cost``), or None."""
+        kind, widths = self.cfg.prune_cost, self.model.widths
+        if kind == "none":
+            return None
+        if kind == "target":
+            tp, tm = self.cfg.target_params, self.cfg.target_macs
+            limits = (None if tp is None else tp * self.full_params, None if tm is None else tm * self.full_macs)
+            return target_unit_costs(self.cfg.arch, self.shape, self.classes, widths, limits)
+        return unit_costs(self.cfg.arch, self.shape, self.classes, widths, kind)
 
     def prune_oneshot(self) -> None:
         """Li et al. baseline: keep the same fraction of highest-L1 filters in every group, meeting the target."""

@@ -63,3 +63,25 @@ def unit_costs(arch: str, shape: tuple[int, int, int], classes: int, widths: dic
     for g, w in widths.items():
         out[g] = float(base - cost_of(arch, shape, classes, {**widths, g: w - 1})[pick]) if w > 1 else 0.0
     return out
+
+
+def target_unit_costs(arch: str, shape: tuple[int, int, int], classes: int, widths: dict[str, int],
+                      limits: tuple[float | None, float | None]) -> dict[str, float] | None:
+    """Return {group: cost of one unit, weighted toward the pruning targets still unmet}, or None if all are met.
+
+    ``limits`` = (params limit, MACs limit) in absolute counts (None = no such target).  A unit's cost is
+    Σ over unmet targets of (how far above its limit the model is, relative) × (the share of that total one
+    unit holds), so a model far above its MACs budget but near its params budget sheds MAC-heavy units
+    first, and the other way round; both targets are approached together rather than one overshot.
+    """
+    current = dict(zip(("params", "macs"), cost_of(arch, shape, classes, widths), strict=True))
+    costs: dict[str, float] = dict.fromkeys(widths, 0.0)
+    unmet = False
+    for kind, limit in zip(("params", "macs"), limits, strict=True):
+        if limit is None or current[kind] <= limit:
+            continue
+        unmet = True
+        weight = (current[kind] / limit - 1.0) / current[kind]
+        for g, saved in unit_costs(arch, shape, classes, widths, kind).items():
+            costs[g] += weight * saved
+    return costs if unmet else None
