@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from cgap.errors import CgapError
-from cgap.train.config import DEVICES, OPTIMIZERS, PRUNE_COSTS, SCHEDULES, TRAIN_METHODS, TrainConfig
+from cgap.train.config import DEVICES, OPTIMIZERS, PRUNE_COSTS, PRUNE_SCHEDULES, SCHEDULES, TRAIN_METHODS, TrainConfig
 from cgap.train.distributed import BACKENDS, DEFAULT_TIMEOUT_S
 from cgap.train.grow import MODES
 from cgap.train.prune import SCOPES
@@ -71,6 +71,8 @@ def _add_cgap(p: argparse.ArgumentParser) -> None:
     _add(g, "--prune-cost", "global ranking divides each unit's saliency by what removing it saves: its MACs, "
          "params, or both weighted by how far each --target-* still is (target)",
          choices=PRUNE_COSTS)
+    _add(g, "--prune-schedule", "greedy = reach the targets as fast as --prune-rate allows; cubic = ease toward "
+         "them over the whole pruning phase, t + (1-t)(1-progress)^3 (Zhu & Gupta 2017)", choices=PRUNE_SCHEDULES)
     _add(g, "--min-width", "no group is pruned below this many units", type=int)
     _add(g, "--target-params", "stop pruning at this fraction of the full reference's params ('none' = off)",
          type=_opt_float)

@@ -128,6 +128,21 @@ def test_target_weighted_pruning_meets_both_targets(tmp_path):
     assert fin["params_frac"] <= 0.5 and fin["macs_frac"] <= 0.5, fin
 
 
+def test_cubic_schedule_spreads_pruning_over_the_phase_and_meets_the_target(cgap_run, tmp_path):
+    run = train(TrainConfig(out=str(tmp_path / "c"), **{**RUN, "prune_schedule": "cubic"}), progress=False)
+    info = run.history.info
+    prunes = [e for e in run.history.events if e["kind"] == "prune"]
+    greedy_prunes = [e for e in cgap_run.history.events if e["kind"] == "prune"]
+    ph = info["phases"]
+    late = ph["grow_end_step"] + 0.75 * (ph["prune_end_step"] - ph["grow_end_step"])
+    assert prunes[-1]["step"] >= late > greedy_prunes[-1]["step"]  # the target is reached near the phase's end
+    assert len(prunes) > len(greedy_prunes)
+    # the cubic schedule removes most at its start
+    removed = [e["params_before"] - e["params_after"] for e in prunes]
+    assert removed[0] == max(removed), removed
+    assert info["final"]["params_frac"] <= 0.5
+
+
 @pytest.mark.parametrize("args,message", [
     (["--grow-rate", "0"], "--grow-rate"), (["--method", "prune", "--target-params", "none"], "--target-params"),
     (["--saliency", "hessian"], "--saliency"), (["--arch", "vgg7"], "vgg7")])

@@ -14,6 +14,7 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 PRUNE_COSTS = ("none", "macs", "params", "target")
+PRUNE_SCHEDULES = ("greedy", "cubic")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class TrainConfig:
     prune_interval: int = 0          # steps between pruning steps; 0 = pruning phase / 16
     prune_scope: str = "global"
     prune_cost: str = "none"         # global ranking divides saliency by a unit's cost: none, macs or params
+    prune_schedule: str = "greedy"   # greedy = reach the target as fast as --prune-rate allows; cubic = ease
+                                     # toward it over the whole pruning phase (Zhu & Gupta 2017)
     min_width: int = 2               # no group is pruned below this many units
     target_params: float | None = 0.40   # pruning stops once params <= this fraction of the full reference
     target_macs: float | None = 0.45     # ... and MACs <= this fraction (every given target must be met)
@@ -94,6 +97,7 @@ class TrainConfig:
         for opt, val, allowed in (("--method", self.method, TRAIN_METHODS), ("--saliency", self.saliency, SALIENCIES),
                                   ("--grow-mode", self.grow_mode, MODES), ("--prune-scope", self.prune_scope, SCOPES),
                                   ("--prune-cost", self.prune_cost, PRUNE_COSTS),
+                                  ("--prune-schedule", self.prune_schedule, PRUNE_SCHEDULES),
                                   ("--optimizer", self.optimizer, OPTIMIZERS), ("--schedule", self.schedule, SCHEDULES),
                                   ("--device", self.device, DEVICES)):
             if val not in allowed:

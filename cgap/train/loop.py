@@ -291,13 +291,26 @@ class Trainer:
             return
         {"grow": self.grow, "prune": self.prune_step, "oneshot": self.prune_oneshot}[nxt[1]]()
 
-    def needs_more(self, widths: dict[str, int]) -> bool:
-        """Return whether a model at ``widths`` is still above a pruning target (always, when none is set)."""
+    def needs_more(self, widths: dict[str, int], done: float = 1.0) -> bool:
+        """Return whether a model at ``widths`` is still above a pruning target (always, when none is set).
+
+        ``done`` < 1 asks about the intermediate target of a gradual schedule: each target eased from the full
+        reference, ``t + (1 - t)(1 - done)^3`` (Zhu & Gupta 2017's cubic schedule), reaching ``t`` at 1.
+        """
         tp, tm = self.cfg.target_params, self.cfg.target_macs
         if tp is None and tm is None:
             return True
+        ease = (1.0 - min(1.0, max(0.0, done))) ** 3
         params, macs = cost_of(self.cfg.arch, self.shape, self.classes, widths)
-        return (tp is not None and params > tp * self.full_params) or (tm is not None and macs > tm * self.full_macs)
+        return ((tp is not None and params > (tp + (1 - tp) * ease) * self.full_params)
+                or (tm is not None and macs > (tm + (1 - tm) * ease) * self.full_macs))
+
+    def prune_progress(self) -> float:
+        """Return the fraction of the pruning phase's steps done (1 for the greedy schedule: full target now)."""
+        if self.cfg.prune_schedule == "greedy":
+            return 1.0
+        events = max(1, (self.prune_end - self.grow_end) // self.p_int)
+        return min(1.0, (self.st.step - self.grow_end) / (events * self.p_int))
 
     def grow(self) -> None:
         """Grow every group below its cap beside its most salient units."""
@@ -313,11 +326,12 @@ class Trainer:
         """Remove the least salient units (at most ``prune_rate`` of them) until the target is met."""
         if self.st.pre_prune_best is None:
             self.st.pre_prune_best = self.st.best_val
-        if self.needs_more(self.model.widths):
+        done = self.prune_progress()
+        if self.needs_more(self.model.widths, done):
             scores = self.scores()
             cost = self.unit_costs()
             maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.min_w, self.cfg.prune_scope,
-                              self.needs_more, cost)
+                              lambda widths: self.needs_more(widths, done), cost)
             if not maps:
                 self.stop("pruning", "minimum widths reached")
                 return
