@@ -53,11 +53,18 @@ log2 P)/2 LUT6.  Control (layer-table FSM, address generators, AXI-lite, two m_a
 ``CONTROL_LUT``/``CONTROL_FF``.  Intel ALMs = LUT6 estimate x ``ALM_PER_LUT`` (ASSUMPTION: an ALM
 holds one 6-input or two 4-input functions; registers map one FF per register).
 
-Known gap to the generated engine (cgap/hls/program.py ``buffer_geometry``, being changed in parallel):
-it sizes each buffer from the scheduled tiles of one network (not the HwConfig budget, so the
-budget here is an upper bound on the allocation), banks the input tile (Poy·Sy) x (Pox·Sx) for the
-largest stride S (here Pox·Poy, i.e. S = 1), keeps a separate residual buffer, Pof bias banks and
-Pof x FB_R x FB_C pool/add buffers.  Using that geometry would make the estimate network-exact.
+Generated design (:func:`estimate_generated`)
+---------------------------------------------
+:func:`estimate` sizes buffers from the HwConfig budget: what any network may use (the DSE's view).
+A generated project allocates exactly what its network's tiles need (cgap/hls/program.py
+``buffer_geometry``, the ``CGAP_*`` constants of cgap_engine.h), each array twice (ping, pong) and
+partitioned by its ``ARRAY_PARTITION`` pragmas: ibuf IB_R·IB_C banks (IB = Po·stride) of IBUF_DEPTH
+activations, wbuf Pof banks of WBUF_DEPTH weights, bbuf Pof banks of BBUF_DEPTH acc_bits-wide
+biases, obuf/rbuf one bank of OBUF_WORDS/RBUF_WORDS, and the pool/gap/add planes fa, fb, fo of
+Pof·FB_R·FB_C banks of FBUF_DEPTH.  The same block/LUTRAM rules apply per bank, except that a
+one-word bank is a register (complete partitioning leaves scalars), so a strided standalone pool on
+a wide array (thousands of tiny banks) shows up as LUTRAM or FFs that may not fit.  The read
+crossbars of the banked plane buffers are not counted.
 
 Not modelled: routing congestion (real designs rarely place above ~80–90% LUT), the bias buffer
 (Pof small LUTRAMs), BRAM cascading for very deep partitions, clock-rate effects of large arrays.
@@ -155,10 +162,41 @@ def buffer_partitions(hw: HwConfig) -> dict[str, tuple[int, int, int]]:
 
 def buffer_cost(kib: int, width: int, parts: int, kind: str) -> tuple[int, int]:
     """Return (RAM blocks, LUTRAM LUT6) of one ping-pong buffer of ``kib`` KiB split into ``parts``."""
-    bank_bits = math.ceil(kib * 1024 * 8 / 2 / parts)
+    blocks, luts, _ = bank_cost(math.ceil(kib * 1024 * 8 / 2 / parts), width, 2 * parts, kind)
+    return blocks, luts
+
+
+def bank_cost(bank_bits: int, width: int, banks: int, kind: str) -> tuple[int, int, int]:
+    """Return (RAM blocks, LUTRAM LUT6, register FFs) of ``banks`` independent banks of ``bank_bits`` bits.
+
+    A one-word bank is a register (an array element left by complete partitioning), a bank of at most
+    ``LUTRAM_MAX_BITS`` is distributed RAM, anything larger block RAM.
+    """
+    if bank_bits <= width:
+        return 0, 0, banks * width
     if bank_bits <= LUTRAM_MAX_BITS:
-        return 0, 2 * parts * lutram_luts(bank_bits, width)
-    return 2 * parts * blocks_for(bank_bits, width, kind), 0
+        return 0, banks * lutram_luts(bank_bits, width), 0
+    return banks * blocks_for(bank_bits, width, kind), 0, 0
+
+
+GEOMETRY_KEYS = ("IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_WORDS", "RBUF_WORDS",
+                 "FB_R", "FB_C", "FBUF_DEPTH")
+
+
+def generated_buffers(geometry: dict[str, int], hw: HwConfig) -> dict[str, tuple[int, int, int]]:
+    """Return {array family: (banks in all copies, words per bank, word bits)} of a generated engine.
+
+    ``geometry`` holds :data:`GEOMETRY_KEYS` (cgap.hls.program.buffer_geometry); the banking follows the
+    ``ARRAY_PARTITION`` pragmas of cgap_engine.h (module doc).  Raises KeyError on a missing key.
+    """
+    g = geometry
+    planes = hw.pof * g["FB_R"] * g["FB_C"]
+    return {"input": (2 * g["IB_R"] * g["IB_C"], g["IBUF_DEPTH"], hw.act_bits),
+            "weight": (2 * hw.pof, g["WBUF_DEPTH"], hw.weight_bits),
+            "bias": (2 * hw.pof, g["BBUF_DEPTH"], hw.acc_bits),
+            "output": (2, g["OBUF_WORDS"], hw.act_bits),
+            "residual": (2, g["RBUF_WORDS"], hw.act_bits),
+            "planes": (6 * planes, g["FBUF_DEPTH"], hw.act_bits)}
 
 
 def logic_cost(hw: HwConfig, dsp_kind: str, soft: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -179,16 +217,35 @@ def estimate(hw: HwConfig, device: Device, soft_macs: bool = False) -> ResourceR
 
     With ``soft_macs`` MACs beyond the DSP budget are counted as logic multipliers instead of DSPs.
     """
+    bram, lutram = {}, {}
+    for name, (kib, width, parts) in buffer_partitions(hw).items():
+        bram[name], lutram[name] = buffer_cost(kib, width, parts, device.bram_kind)
+    return _report(hw, device, soft_macs, bram, lutram)
+
+
+def estimate_generated(hw: HwConfig, device: Device, geometry: dict[str, int],
+                       soft_macs: bool = False) -> ResourceReport:
+    """Return the :class:`ResourceReport` of a generated project: buffers from its ``geometry`` (module doc)
+    instead of the HwConfig budget; DSP, logic and control as in :func:`estimate`."""
+    bram, lutram, regs = {}, {}, {}
+    for name, (banks, depth, width) in generated_buffers(geometry, hw).items():
+        bram[name], lutram[name], regs[name] = bank_cost(depth * width, width, banks, device.bram_kind)
+    return _report(hw, device, soft_macs, bram, lutram, sum(regs.values()))
+
+
+def _report(hw: HwConfig, device: Device, soft_macs: bool, bram: dict[str, int],
+            lutram: dict[str, int], register_ff: int = 0) -> ResourceReport:
+    """Return the report for buffer costs (``bram``, ``lutram``, one-word banks as ``register_ff``) plus the
+    MAC array, logic and AXI blocks."""
     dsp_need = dsp_blocks(hw, device.dsp_kind)
     per = macs_per_dsp(device.dsp_kind, max(hw.act_bits, hw.weight_bits))
     soft = max(0, hw.macs - device.dsp * per) if soft_macs else 0
     dsp = min(dsp_need, device.dsp) if soft else dsp_need
-    bram, lutram = {}, {}
-    for name, (kib, width, parts) in buffer_partitions(hw).items():
-        bram[name], lutram[name] = buffer_cost(kib, width, parts, device.bram_kind)
-    bram["axi"] = AXI_BRAM * M_AXI_BUNDLES
+    bram = {**bram, "axi": AXI_BRAM * M_AXI_BUNDLES}
     lut, ff = logic_cost(hw, device.dsp_kind, soft)
     lut["lutram"] = sum(lutram.values())
+    if register_ff:
+        ff["buffer_registers"] = register_ff
     scale = ALM_PER_LUT if device.lut_kind == "ALM" else 1.0
     lut = {k: math.ceil(v * scale) for k, v in lut.items()}
     used = {"dsp": dsp, "bram": sum(bram.values()), "lut": sum(lut.values()), "ff": sum(ff.values())}

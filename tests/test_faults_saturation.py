@@ -88,3 +88,15 @@ def test_warning_threshold_is_per_layer_rate(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "c 50.0% (500/1000), b 1.1% (11/1000)" in err[0]
     assert warn_saturation({"layers": rows[:1]}) == [] and capsys.readouterr().err == ""
+
+
+def test_export_prints_budget_and_project_resource_lines(ckpt, tmp_path, capsys):
+    code = export_cli.main([str(ckpt), "--target", "fpga", "--out", str(tmp_path / "res")])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    summary = json.loads(out[0])
+    budget, project = (line for line in out if line.startswith("resources on "))
+    assert "(estimate, HwConfig budget)" in budget and "(estimate, this project's buffers)" in project
+    assert set(summary["buffers"]) == {"IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_WORDS",
+                                       "RBUF_WORDS", "FB_R", "FB_C", "FBUF_DEPTH"}
+    assert project.endswith("fits")

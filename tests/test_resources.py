@@ -9,7 +9,18 @@ import pytest
 
 from fpga_model.devices import DEVICES, DeviceError, device_for_part, get_device
 from fpga_model.hw import PRESETS, HwConfig
-from fpga_model.resources import blocks_for, buffer_cost, dsp_blocks, estimate, lutram_luts, macs_per_dsp
+from fpga_model.resources import (
+    GEOMETRY_KEYS,
+    bank_cost,
+    blocks_for,
+    buffer_cost,
+    dsp_blocks,
+    estimate,
+    estimate_generated,
+    generated_buffers,
+    lutram_luts,
+    macs_per_dsp,
+)
 
 
 def _hw(pox: int, poy: int, pof: int, bits: int = 16, **kw) -> HwConfig:
@@ -95,3 +106,50 @@ def test_bigger_arrays_and_buffers_never_use_less():
 def test_too_big_design_does_not_fit_small_device():
     rep = estimate(_hw(16, 16, 16), get_device("xc7z020"))
     assert not rep.fits and rep.used["dsp"] == 4096 and rep.available["dsp"] == 220
+
+
+def test_bank_cost_is_register_lutram_or_block_ram_by_size():
+    assert bank_cost(16, 16, 10, "RAMB18") == (0, 0, 160)                  # one word per bank: 16-bit registers
+    assert bank_cost(64 * 16, 16, 10, "RAMB18") == (0, 10 * 24, 0)        # 64x16 = 1 Kib: RAM64M, 6 x 4 LUTs
+    assert bank_cost(100 * 16, 16, 10, "RAMB18") == (10, 0, 0)            # 1,600 bits: one 1Kx18 block each
+
+
+def test_generated_buffers_follow_the_engine_partition_pragmas():
+    hw = _hw(4, 3, 8)
+    g = dict(IB_R=6, IB_C=4, IBUF_DEPTH=50, WBUF_DEPTH=90, BBUF_DEPTH=2, OBUF_WORDS=700, RBUF_WORDS=1,
+             FB_R=3, FB_C=4, FBUF_DEPTH=1)
+    assert set(g) == set(GEOMETRY_KEYS)
+    assert generated_buffers(g, hw) == {
+        "input": (48, 50, 16), "weight": (16, 90, 16), "bias": (16, 2, 48), "output": (2, 700, 16),
+        "residual": (2, 1, 16), "planes": (6 * 8 * 3 * 4, 1, 16)}
+    r = estimate_generated(hw, DEVICES["xczu9eg"], g)
+    # input: 800-bit banks -> LUTRAM ceil(50/64)*ceil(16/3)*4 = 24 LUTs each; weight 1,440 bits -> 1 RAMB18 each;
+    # bias 96 bits -> LUTRAM 1*16*4 = 64; output 11,200 bits -> 1 block each (1Kx18 holds 700 words);
+    # residual and planes: one word per bank -> registers
+    assert r.detail["bram"] == {"input": 0, "weight": 16, "bias": 0, "output": 2, "residual": 0, "planes": 0,
+                                "axi": 4}
+    assert r.detail["lut"]["lutram"] == 48 * 24 + 16 * 64
+    assert r.detail["ff"]["buffer_registers"] == 2 * 16 + 576 * 16
+    base = estimate(hw, DEVICES["xczu9eg"])
+    assert r.used["dsp"] == base.used["dsp"] and r.detail["lut"]["mac"] == base.detail["lut"]["mac"]
+
+
+def test_generated_estimate_flags_the_strided_standalone_pool_on_a_small_part():
+    """plain_net has a 3x3 stride-2 standalone max pool: its plane buffers are Pof x 2Poy x 2Pox banks."""
+    import numpy as np
+
+    from cgap.hls import compile_network
+    from tests.hls_nets import plain_net, residual_net
+
+    hw, dev = PRESETS["pynq-z2-16b"], DEVICES["xc7z020"]
+    reports = {}
+    for make in (plain_net, residual_net):
+        net = make()
+        c = compile_network(net, hw, np.random.default_rng(0).normal(0, 1, (100, *net.input_shape)), "r")
+        geometry = {k: c.program.constants[k] for k in GEOMETRY_KEYS}
+        reports[make.__name__] = (geometry, estimate_generated(hw, dev, geometry))
+    g, plain = reports["plain_net"]
+    assert (g["FB_R"], g["FB_C"]) == (2 * hw.poy, 2 * hw.pox)
+    assert generated_buffers(g, hw)["planes"][0] == 6 * hw.pof * 4 * hw.poy * hw.pox
+    assert not plain.fits and plain.used["lut"] > dev.lut > estimate(hw, dev).used["lut"]
+    assert reports["residual_net"][1].fits

@@ -20,6 +20,7 @@ from cgap.ir import INPUT, Network, executor
 from cgap.passes.quantize import QuantSpec, quantize
 from fpga_model.engine_sim import simulate_layer
 from fpga_model.hw import HwConfig
+from fpga_model.resources import GEOMETRY_KEYS
 from fpga_model.schedule import EngineLayer, compute_iterations, output_tensor, schedule
 
 MIN_CALIB_IMAGES = 100
@@ -135,7 +136,8 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
         _add_verify_data(plan, xq, yq, hw.act_bits)
     project = write_plan(plan, Path(out_dir) / name)
     summary = {"project": str(project), "engine_layers": len(c.layers), "weight_words": int(c.program.weights.size),
-               "fmap_words": c.program.fmap_words, "export_s": round(time.perf_counter() - t0, 3)}
+               "fmap_words": c.program.fmap_words, "export_s": round(time.perf_counter() - t0, 3),
+               "buffers": {k: int(c.program.constants[k]) for k in GEOMETRY_KEYS}}
     if verify_images is None:
         return summary
     if float_logits is None:
