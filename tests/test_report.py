@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cgap.cli import main
+from cgap.dse_cli import resource_dict
 from cgap.report.html import write_report
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import load_hw
@@ -43,6 +44,7 @@ def run_dir(tmp_path: Path) -> Path:
     (root / "hls" / "verify.json").write_text(json.dumps({"bit_exact": True, "iterations_match": True, "images": 8,
                                                            "top1_agreement": 1.0}))
     (root / "hw.toml").write_text('name = "tiny-test"\n')
+    (root / "resources.json").write_text(json.dumps(resource_dict(load_hw("pynq-z2-16b"))))
     (root / "summary.json").write_text(json.dumps([{"method": "cgap", "params": 1234, "accuracy": 0.9}]))
     return root
 
@@ -74,6 +76,9 @@ def test_report_is_self_contained_with_every_section(run_dir):
     for section in ("summary", "training", "accelerator", "verification", "hardware"):
         assert f'id="{section}"' in page
     assert "grow events" in page and 'class="ok">yes' in page
+    hardware = page[page.index('id="hardware"'):]
+    assert "Analytical estimate on xc7z020" in hardware and "fits" in hardware
+    assert all(f">{name}<" in hardware for name in ("DSP", "BRAM", "LUT", "FF")), hardware[:3000]
 
 
 def test_report_cli_and_empty_dir(run_dir, tmp_path, capsys):

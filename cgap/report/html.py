@@ -127,8 +127,15 @@ def hardware_section(data: RunData) -> Section | None:
     if data.hw_toml is None and data.resources is None:
         return None
     sec = Section("hardware", "Hardware configuration and resources")
-    if data.resources:
-        sec.pre.append(json.dumps(data.resources, indent=1))
+    res = data.resources or {}
+    if {"used", "available", "percent"} <= set(res):
+        sec.note = (f"Analytical estimate on {res.get('device', '?')} (no vendor tool run): "
+                    f"{'fits' if res.get('fits') else 'DOES NOT FIT'}.")
+        sec.tables.append(_table(["resource", "used", "available", "%"],
+                                 [[k.upper(), res["used"][k], res["available"][k], round(res["percent"][k], 1)]
+                                  for k in res["used"]]))
+    if res:
+        sec.pre.append(json.dumps(res.get("detail", res), indent=1))
     if data.hw_toml:
         sec.pre.append(data.hw_toml)
     return sec
