@@ -8,7 +8,8 @@ Engine layer kinds (``EngineLayer.kind``):
 
 ``conv``  Conv2d (BN folded) or Linear as a 1×1 conv on a 1×1 map, with optional residual add
           on store, ReLU and a fused non-overlapping pool (kernel == stride, no padding).
-``pool``  A max/avg pool that could not be fused, with optional ReLU.
+``pool``  A max/avg pool that could not be fused, with optional ReLU; also a ReLU that could not be
+          fused (as a 1×1 stride-1 max pool with ReLU).
 ``gap``   Global average pool.
 ``add``   A residual add that could not be fused into a conv's store, with optional ReLU.
 
@@ -265,6 +266,16 @@ def _add(f: _Fuser, node) -> None:
         out_shape=shape, relu=opts["relu"]), chain)
 
 
+def _relu(f: _Fuser, node) -> None:
+    """A ReLU no producer could absorb (after the input, a GAP, or a tensor with several consumers): a 1x1
+    stride-1 max pool with ReLU on store, which keeps its input's binary point and so is exact."""
+    shape = _chw(f.net.shapes[node.name])
+    f.emit(EngineLayer(
+        name=node.name, kind="pool", nodes=(node.name,), input=f.resolve(node.inputs[0]), output=node.name,
+        residual=None, in_shape=shape, conv_out=shape, out_shape=shape, kernel=(1, 1), stride=(1, 1),
+        pads=(0, 0, 0, 0), relu=True, pool="max"), [node])
+
+
 def _passthrough(f: _Fuser, node) -> None:
     f.alias[node.name] = f.resolve(node.inputs[0])
     f.done.add(node.name)
@@ -272,7 +283,7 @@ def _passthrough(f: _Fuser, node) -> None:
 
 _HANDLERS = {
     "Conv2d": _conv, "Linear": _conv, "MaxPool": _pool, "AvgPool": _pool, "GlobalAvgPool": _gap, "Add": _add,
-    "Flatten": _passthrough, "Softmax": _passthrough,
+    "ReLU": _relu, "Flatten": _passthrough, "Softmax": _passthrough,
 }
 
 

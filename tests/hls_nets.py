@@ -75,3 +75,19 @@ def plain_net(seed: int = 0) -> Network:
     x = b.add("flat", Flatten(), x)
     x = b.linear("fc", x, 9 * 2 * 2, 5)
     return Network(f"plain{seed}", (3, 10, 10), tuple(b.nodes), x)
+
+
+def relu_net(seed: int = 0) -> Network:
+    """Return a net whose ReLUs no producer can absorb: one on the input, one on a conv output that also
+    feeds a residual add (pre-activation style), one after a GAP; each runs as a 1x1 max pool with ReLU."""
+    b = _Builder(seed)
+    x = b.add("in_relu", ReLU(), INPUT)
+    c1 = b.conv("c1", x, 2, 5)
+    r = b.add("pre_relu", ReLU(), c1)                       # c1 has two consumers: pre_relu and res
+    c2 = b.conv("c2", r, 5, 5)
+    x = b.add("res", Add(), c2, c1)
+    x = b.add("gap", GlobalAvgPool(), x)
+    x = b.add("gap_relu", ReLU(), x)
+    x = b.add("flat", Flatten(), x)
+    x = b.linear("fc", x, 5, 3)
+    return Network(f"relu_toy{seed}", (2, 7, 7), tuple(b.nodes), x)

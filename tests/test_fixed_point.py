@@ -12,7 +12,7 @@ from cgap.golden import quantize_input, run_golden
 from cgap.hls import compile_network
 from cgap.ir import executor
 from fpga_model.hw import PRESETS
-from tests.hls_nets import plain_net, residual_net
+from tests.hls_nets import plain_net, relu_net, residual_net
 
 ints = st.integers(-(2 ** 40), 2 ** 40)
 
@@ -49,7 +49,7 @@ def test_to_fixed_round_trip_and_frac_choice():
 
 
 @pytest.mark.parametrize("preset,tol", [("zcu102-16b", 1e-3), ("zcu102-8b", 0.1)])
-@pytest.mark.parametrize("make", [residual_net, plain_net])
+@pytest.mark.parametrize("make", [residual_net, plain_net, relu_net])
 def test_golden_close_to_float(make, preset, tol):
     net = make()
     x = np.random.default_rng(3).normal(0, 1, (100, *net.input_shape))

@@ -16,7 +16,7 @@ import pytest
 from cgap.hls import compile_network, export_fpga
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
-from tests.hls_nets import plain_net, residual_net
+from tests.hls_nets import plain_net, relu_net, residual_net
 
 # Irregular arrays: most layer widths (1, 4, 5, 7, 36; maps 9, 5, 3, 1) are no multiple of them; ODD_16's small
 # buffers force several output-row and output-channel tiles, the last ones partial.
@@ -26,7 +26,8 @@ ODD_8 = dataclasses.replace(PRESETS["zcu102-8b"], name="odd-8b", pox=4, poy=3, p
                             weight_buffer_kib=1, output_buffer_kib=1)
 
 CASES = {"residual-16b": (residual_net, ODD_16), "plain-8b": (plain_net, ODD_8),
-         "residual-8b-zcu102": (residual_net, PRESETS["zcu102-8b"])}
+         "residual-8b-zcu102": (residual_net, PRESETS["zcu102-8b"]),
+         "relu-16b": (relu_net, dataclasses.replace(ODD_16, name="odd-16b-relu"))}
 CASES_BY_HW = {hw.name: make for make, hw in CASES.values()}
 
 

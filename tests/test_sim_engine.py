@@ -236,3 +236,16 @@ def test_ping_pong_never_slower_than_sequential(net):
     for a, b in zip(simulate(net, hw).layers, seq, strict=True):
         assert a.cycles <= b.cycles and a.compute_cycles == b.compute_cycles
     assert sum(r.cycles for r in seq) > sum(r.cycles for r in simulate(net, hw).layers)
+
+
+def test_unfusable_relus_become_one_by_one_max_pools_with_relu():
+    from fpga_model.schedule import fuse
+    from tests.hls_nets import relu_net
+
+    layers = {lay.name: lay for lay in fuse(relu_net())}
+    for name in ("in_relu", "pre_relu", "gap_relu"):
+        lay = layers[name]
+        assert (lay.kind, lay.pool, lay.kernel, lay.stride, lay.pads, lay.relu) == \
+            ("pool", "max", (1, 1), (1, 1), (0, 0, 0, 0), True), lay
+    assert layers["c1"].nodes == ("c1",) and not layers["c1"].relu     # c1 also feeds the residual add
+    assert layers["c2"].residual == "c1" and layers["c2"].input == "pre_relu"
