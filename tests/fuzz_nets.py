@@ -3,7 +3,7 @@
 A net is ``NetSpec(in_ch, size, stages, head)``; :func:`build_torch` turns it into a module with seeded random
 weights and non-trivial BatchNorm statistics, and :func:`net_specs` is the Hypothesis strategy drawing them:
 widths down to 1, kernels 1/3/5/7, strides 1/2, padding 0 or k//2, optional bias/BN/ReLU, residual blocks
-(identity or 1x1-conv shortcut), fused 2x2 max/avg pools, standalone overlapping pools, GAP, mean or flatten heads
+(identity or 1x1-conv shortcut, post- or pre-activation), fused 2x2 max/avg pools, standalone overlapping pools, GAP, mean or flatten heads
 with one or two linear layers.
 """
 
@@ -18,7 +18,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: kind in conv | res | pool2 | avg3 | max3; the rest only where the kind uses it."""
+    """One stage: kind in conv | res | pre | pool2 | avg3 | max3; the rest only where the kind uses it."""
 
     kind: str
     width: int = 0
@@ -82,6 +82,19 @@ class _ResStage(nn.Module):
         return torch.relu(y + (x if self.short is None else self.short(x)))
 
 
+class _PreStage(_ResStage):
+    """Pre-activation block: a = relu(x); conv-bn-relu-conv(a) + (x, or a 1x1-conv-bn shortcut of a).
+
+    relu(x) reads a tensor with two consumers (it and the identity shortcut), so no producer can absorb it:
+    the engine runs it standalone.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(x)
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(a)))))
+        return y + (x if self.short is None else self.short(a))
+
+
 def _pool_module(s: Stage) -> nn.Module:
     if s.kind == "pool2":
         return nn.MaxPool2d(2) if s.pool == "max" else nn.AvgPool2d(2)
@@ -101,8 +114,8 @@ class FuzzNet(nn.Module):
             if s.kind == "conv":
                 body.append(_ConvStage(c, s))
                 c, size = s.width, _conv_out(size, s.kernel, s.stride, s.kernel // 2 if s.pad else 0)
-            elif s.kind == "res":
-                body.append(_ResStage(c, s))
+            elif s.kind in ("res", "pre"):
+                body.append(_ResStage(c, s) if s.kind == "res" else _PreStage(c, s))
                 c, size = s.width, _conv_out(size, s.kernel, s.stride, s.kernel // 2)
             else:
                 body.append(_pool_module(s))
@@ -149,13 +162,13 @@ def stages(draw: st.DrawFn, size: int, max_stages: int, max_width: int) -> tuple
     """Draw a stage list that keeps the feature map at least 1x1; return (stages, final size)."""
     out: list[Stage] = []
     for _ in range(draw(st.integers(1, max_stages))):
-        kind = draw(st.sampled_from(["conv", "conv", "res", "pool2", "avg3", "max3"]))
+        kind = draw(st.sampled_from(["conv", "conv", "res", "pre", "pool2", "avg3", "max3"]))
         if kind == "pool2" and (size < 2 or size % 2):
             kind = "conv"
-        if kind in ("conv", "res"):
+        if kind in ("conv", "res", "pre"):
             k = draw(st.sampled_from([1, 3, 5, 7]))
             stride = draw(st.sampled_from([1, 2])) if size > 1 else 1
-            pad = True if kind == "res" or size < k else draw(st.booleans())
+            pad = True if kind != "conv" or size < k else draw(st.booleans())
             s = Stage(kind, width=draw(st.integers(1, max_width)), kernel=k, stride=stride, pad=pad,
                       bias=draw(st.booleans()), bn=draw(st.booleans()), relu=draw(st.booleans()))
             size = _conv_out(size, k, stride, k // 2 if pad else 0)

@@ -124,7 +124,10 @@ CORNERS = [
                    Stage("conv", 2, 1, 2, relu=False)), "gap", 0, 4),
 ]
 MEAN_HEAD = NetSpec(1, 6, (Stage("conv", 3, 3, 1), Stage("res", 3, 3, 2)), "mean", 4, 3)  # ONNX ReduceMean
-CORNERS.append(MEAN_HEAD)
+# Pre-activation blocks: ReLU on the input and on conv outputs that also feed the shortcut (standalone ReLUs).
+PREACT = NetSpec(2, 6, (Stage("pre", 2, 3, 1), Stage("conv", 3, 3, 1, relu=False), Stage("pre", 3, 3, 1),
+                        Stage("pre", 4, 3, 2)), "gap", 0, 3)
+CORNERS += [MEAN_HEAD, PREACT]
 
 
 @pytest.mark.parametrize("spec", CORNERS, ids=range(len(CORNERS)))
@@ -144,8 +147,9 @@ def test_random_nets_csim_bit_exact(spec, tmp_path_factory):
 
 
 @pytest.mark.skipif(not GXX, reason="needs g++")
-def test_mean_head_csim_bit_exact(tmp_path):
-    _csim(MEAN_HEAD, tmp_path, "tiny-test")
+@pytest.mark.parametrize("spec", [MEAN_HEAD, PREACT], ids=["mean-head", "pre-activation"])
+def test_corner_csim_bit_exact(spec, tmp_path):
+    _csim(spec, tmp_path, "tiny-test")
 
 
 @pytest.mark.slow
