@@ -22,6 +22,8 @@ from cgap.fixed_point import to_float
 from cgap.hls.export import compile_network, export_fpga, golden_outputs
 from cgap.ir import executor
 from cgap.ir.from_onnx import from_onnx
+from cgap.passes.fold_bn import fold_bn
+from cgap.passes.quantize import range_nodes
 from fpga_model import dram
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
@@ -64,11 +66,22 @@ def _check_fixed(net, hw_name: str, x: np.ndarray, ref: np.ndarray, rel: float) 
     scale = max(float(np.abs(ref).max()), 1e-3)
     err = float(np.abs(got - ref).max())
     assert err <= rel * scale, f"fixed-point error {err:.3g} > {rel} x range {scale:.3g}"
-    assert sum(golden.saturations.values()) == 0, golden.saturations
+    _check_saturations(net, c, golden.saturations, slack=0.1 if rel >= REL_ERR_8 else 0.01)
     top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else None
     if top2 is not None:
         clear = (top2[:, 1] - top2[:, 0]) > 2 * err  # float winner beats the runner-up by more than the error
         assert np.array_equal(got.argmax(1)[clear], ref.argmax(1)[clear])
+
+
+def _check_saturations(net, c, saturations: dict[str, int], slack: float) -> None:
+    """No layer saturates on its own calibration images, except one calibrated within ``slack`` of its format's
+    limit: there the rounding of earlier layers can carry a value one LSB past it (seen at 8 bits, a 1x1 map
+    whose range sat at 99.85% of the limit)."""
+    limit = (1 << (c.spec.act_bits - 1)) - 1
+    for layer, value_node in zip(c.layers, range_nodes(fold_bn(net))[1:], strict=True):
+        if saturations[layer.name]:
+            used = c.spec.ranges[value_node] * 2.0 ** c.spec.tensor_frac[layer.output] / limit
+            assert used >= 1 - slack, (layer.name, saturations[layer.name], f"range uses {used:.1%} of the format")
 
 
 def _check_sim(net) -> None:
@@ -169,3 +182,21 @@ def _csim(spec: NetSpec, tmp: Path, hw_name: str) -> None:
     assert v["bit_exact"], v
     assert v["iterations_match"] and v["dram_bytes_match"], v
     assert all(row["saturations"] == row["golden_saturations"] for row in v["layers"])
+
+
+# Found by the slow 8-bit sweep: the 1x1-map conv's range uses 99.85% of its format and the rounding of the
+# layers before it carries one value one LSB past the limit (a saturation the check must accept).
+AT_LIMIT_8B = NetSpec(1, 5, (Stage("conv", 5, 3, 2, pad=False, bias=True, bn=False, relu=False),
+                             Stage("avg3", bias=True), Stage("conv", 3, 3, 2, bn=False, relu=False),
+                             Stage("avg3", bias=True), Stage("conv", 1, 5, 1, bn=False, relu=False)), "gap", 0, 2)
+
+
+def test_saturation_at_the_format_limit_is_accepted_and_elsewhere_is_not(tmp_path):
+    _round_trip(AT_LIMIT_8B, tmp_path, "zcu102-8b", REL_ERR_8)
+    _, net = _ir(AT_LIMIT_8B, tmp_path)
+    x = _images(AT_LIMIT_8B, CALIB)
+    c = compile_network(net, PRESETS["zcu102-8b"], x, "fuzz")
+    saturations = golden_outputs(c, x)[2].saturations
+    assert saturations["body.4.conv"] == 1  # the case really saturates
+    with pytest.raises(AssertionError, match="body.0.conv"):  # a layer at ~55% of its format may not
+        _check_saturations(net, c, {**saturations, "body.0.conv": 1}, slack=0.1)
