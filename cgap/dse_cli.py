@@ -105,10 +105,15 @@ def resource_dict(hw, device=None, geometry: dict[str, int] | None = None) -> di
 def resource_summary(hw, device=None, geometry: dict[str, int] | None = None) -> str:  # noqa: ANN001
     """Return one line: each resource used/available (%), and whether ``hw`` fits the device (``geometry``:
     a generated project's buffer sizes, as in :func:`resource_dict`)."""
+    return resource_check(hw, device, geometry)[0]
+
+
+def resource_check(hw, device=None, geometry: dict[str, int] | None = None) -> tuple[str, bool | None]:  # noqa: ANN001
+    """Return (the :func:`resource_summary` line, whether ``hw`` fits; None when no estimate was possible)."""
     try:
         doc = resource_dict(hw, device, geometry)
     except CgapError as exc:
-        return f"resources: not estimated ({exc})"
+        return f"resources: not estimated ({exc})", None
     from fpga_model.devices import DEVICES
 
     dev = DEVICES[doc["device"]]
@@ -116,7 +121,7 @@ def resource_summary(hw, device=None, geometry: dict[str, int] | None = None) ->
     parts = [f"{names[k]} {doc['used'][k]:,}/{doc['available'][k]:,} ({doc['percent'][k]:.0f}%)" for k in names]
     verdict = "fits" if doc["fits"] else "DOES NOT FIT"
     what = "HwConfig budget" if geometry is None else "this project's buffers"
-    return f"resources on {dev.name} (estimate, {what}): {', '.join(parts)} — {verdict}"
+    return f"resources on {dev.name} (estimate, {what}): {', '.join(parts)} — {verdict}", bool(doc["fits"])
 
 
 def plot_fronts(result, path: str | Path) -> Path:  # noqa: ANN001 - fpga_model.dse.DseResult

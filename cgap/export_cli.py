@@ -108,12 +108,13 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
             logits = ckpt.model(torch.from_numpy(images)).numpy()
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
                           float_logits=logits, ranges=ranges)
-    from cgap.dse_cli import resource_summary
+    from cgap.dse_cli import resource_check, resource_summary
 
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
     print(resource_summary(hw))
-    print(resource_summary(hw, geometry=summary["buffers"]))
-    if not _project_fits(hw, summary["buffers"]):
+    project_line, project_fits = resource_check(hw, geometry=summary["buffers"])
+    print(project_line)
+    if project_fits is False:
         print(f"cgap-export: warning: the generated buffers of {out.name} do not fit {hw.part} (see the line above); "
               "try a smaller --hw array or `cgap dse`", file=sys.stderr)
     if args.verify:
@@ -122,16 +123,6 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
         print(f"cgap-export: error: C-simulation of {out} is not bit-exact with the golden model", file=sys.stderr)
         return 1
     return 0
-
-
-def _project_fits(hw, geometry: dict[str, int]) -> bool:  # noqa: ANN001 - HwConfig
-    """Return False only when the generated buffers are estimated not to fit ``hw.part`` (True if unknown)."""
-    from cgap.dse_cli import resource_dict
-
-    try:
-        return bool(resource_dict(hw, geometry=geometry)["fits"])
-    except CgapError:
-        return True
 
 
 def warn_saturation(verify: dict, limit: float = SATURATION_WARN) -> list[str]:
