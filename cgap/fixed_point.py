@@ -83,3 +83,32 @@ def frac_for(max_abs: float, bits: int, lo: int, hi: int) -> int:
         return hi
     frac = int(np.floor(np.log2(((1 << (bits - 1)) - 1) / max_abs)))
     return int(min(max(frac, lo), hi))
+
+
+def reciprocal(n: int, magnitude_bits: int) -> tuple[int, int]:
+    """Return (m, s) such that ``(a * m) >> s == a // (2 * n)`` for every 0 <= a < 2**magnitude_bits.
+
+    ``m = ceil(2**s / 2n)`` with ``s = magnitude_bits + ceil(log2(2n))``: the error m*2n - 2**s is below 2n,
+    so a*error < 2**s and the product never crosses the next multiple (Granlund & Montgomery, PLDI'94).
+    The engine divides by a constant this way (no divider in an II=1 loop); see :func:`div_round_reciprocal`.
+    """
+    if n < 1 or magnitude_bits < 1:
+        raise ValueError(f"reciprocal needs n >= 1 and magnitude_bits >= 1, got {n}, {magnitude_bits}")
+    d = 2 * n
+    s = magnitude_bits + (d - 1).bit_length()
+    return -(-(1 << s) // d), s
+
+
+def div_round_reciprocal(x: int, n: int, m: int, s: int) -> int:
+    """Return :func:`div_round` of one integer computed as the engine does: floor((2x + n) / 2n) by the
+    reciprocal (m, s) of :func:`reciprocal`, with the magnitude of a negative numerator rounded up first."""
+    a = 2 * int(x) + int(n)
+    if a >= 0:
+        return (a * m) >> s
+    return -(((-a + 2 * n - 1) * m) >> s)
+
+
+def division_bits(max_divisor: int, act_bits: int) -> int:
+    """Return the magnitude bits the engine's reciprocal division needs for sums of at most ``max_divisor``
+    ``act_bits``-wide values: |2x + n| + 2n - 1 < n * (2**act_bits + 3) <= n * 2**(act_bits + 1)."""
+    return max(1, max_divisor).bit_length() + act_bits + 1

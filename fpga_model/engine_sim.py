@@ -1,30 +1,29 @@
-"""Cycle-level model of the generated engine (DESIGN.md §3): tiles, ping-pong DRAM overlap, buffers, energy.
+"""Cycle-level model of the generated engine (DESIGN.md §3): tiles, ping-pong, wide DRAM ports, buffers, energy.
 
-What is modelled, per engine layer from :func:`fpga_model.schedule.schedule` (whose loop nest and
-``compute_iterations`` are the contract; this module never re-derives them — it splits the exact
-count over tiles and asserts the split sums back to ``compute_iterations``):
+Every cycle term here is one the generated C engine (``hls_templates/cgap_engine.h``) counts in
+C-simulation, loop by loop, so ``verify.json`` can demand equality (``cycles_match``); each term is stated
+once in ``fpga_model/SIMULATOR.md``.  Per engine layer from :func:`fpga_model.schedule.schedule` (whose loop
+nest and ``compute_iterations`` are the contract):
 
 * **Tiles** in loop order (output-channel tiles outer, output-row tiles inner; non-conv layers tile
-  channels only).  Per tile: DRAM reads of the input tile (rows from ``schedule.input_rows``: halo
-  included, zero-padding rows made on chip; one contiguous segment per channel unless the tile spans
-  the whole height), the weight tile + bias (``schedule.bias_words`` weight words per output channel, as
-  the weight image stores it; first row tile of each channel tile), the residual tile;
-  compute = the tile's II=1 iterations + ``pipeline_depth`` fill cycles per pipeline start + the
-  block write-out, counted as the C engine (hls_templates/cgap_engine.h) runs its loops: a conv or
-  pool restarts the II=1 pipeline for every Pof×Poy×Pox output block and writes the block out one
-  output per cycle (see ``_starts_and_drain``); DRAM write of the (pooled) output tile.
-* **Ping-pong overlap**: step s loads tile s and stores tile s-2 while computing tile s-1, all
-  transfers sharing one DRAM port; the step takes max(compute, transfer).  So a layer costs
-  load(0) + sum over tiles of max(compute, next load + previous store) + store(last).  Layers do not
-  overlap each other (the next layer reads what this one wrote).  ``overlap=False`` models an
-  engine without ping-pong (load, compute, store back to back per tile).
-* **DRAM** timing from :mod:`fpga_model.dram`; **energy** from :mod:`fpga_model.energy`.
-* **On-chip buffers**: bytes written (DRAM fills, accumulator drains) and read (per iteration the
-  array reads Pox·Poy input words and Pof weight words; stores read the output tile).
+  channels only).  Load stage of a tile: one burst for the weights and one for the biases of its Pof groups
+  (first row tile of each channel tile), the input rows (``schedule.input_rows``; one burst per channel, or
+  one for the tensor when the tile spans the whole height), the residual rows likewise.  Store stage: the
+  (pooled) output rows, one burst per channel or one for the tile; with a fused pool each beat takes
+  pkh·pkw cycles.  Beats come from the padded DRAM layout of :mod:`fpga_model.layout`; a burst costs
+  :func:`fpga_model.dram.burst_cycles` (latency + beats).
+* **Compute stage**: conv: one flattened II=1 loop per tile, ``blocks · max(steps, Poy·Pox) + Poy·Pox``
+  iterations plus ``pipeline_depth`` (the write-out of a block overlaps the next block's MAC steps);
+  pool: per block a window loop and a Pof·Poy·Pox write-out loop; gap: per Pof group one loop per block
+  row and a Pof-long divide loop; add: one loop per (group, block row); each loop adds ``pipeline_depth``.
+* **Ping-pong**: step s loads tile s, computes tile s-1 and stores tile s-2 on separate ports; the step
+  takes max(load, compute, store, DRAM device time) (:func:`fpga_model.dram.device_cycles`).  Layers do
+  not overlap each other.  ``overlap=False`` runs load, compute and store of each tile back to back.
+* **DRAM bytes** are the beats moved times the port width (row padding and pad filters included);
+  **energy** from :mod:`fpga_model.energy`; on-chip buffer bytes read/written from the same counts.
 
-Not modelled: the host/driver start-up, the layer-table fetch, AXI-lite control, the final softmax,
-bank conflicts inside buffers, clock-domain crossings, DRAM refresh beyond ``dram.efficiency``,
-and any overlap between consecutive layers.
+Not modelled: host start-up, the layer-table fetch, AXI-lite control, the final softmax, clock-domain
+crossings, DRAM refresh beyond ``dram.efficiency`` and any overlap between consecutive layers.
 """
 
 from __future__ import annotations
@@ -35,15 +34,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cgap.ir import Network
-from fpga_model import dram
+from fpga_model import dram, layout
 from fpga_model.energy import layer_energy
 from fpga_model.hw import HwConfig
 from fpga_model.report import totals
-from fpga_model.schedule import EngineLayer, bias_words, compute_iterations, input_rows, schedule, tiles
+from fpga_model.schedule import EngineLayer, compute_iterations, input_rows, schedule, tiles
 
 PIPELINE_DEPTH = 8
-"""Fill/drain cycles per tile: buffer read 1 + DSP multiply 3 (A/B, M, P registers) + accumulate 1 +
-adder/result registers 2 + write-back 1.  Pass ``pipeline_depth=`` to :func:`simulate` to change it."""
+"""Fill cycles per start of a compute loop: buffer read 1 + DSP multiply 3 (A/B, M, P registers) + accumulate 1 +
+adder/result registers 2 + write-back 1.  The generated engine counts CGAP_PIPELINE_DEPTH = this value; pass
+``pipeline_depth=`` to :func:`simulate` to explore another (C-sim then no longer matches)."""
 
 
 @dataclass(frozen=True)
@@ -79,143 +79,167 @@ class LayerResult:
 
 
 @dataclass(frozen=True)
-class _Tiles:
-    """Per-tile arrays of one layer (index = tile in loop order)."""
+class TileCosts:
+    """Per-tile arrays of one layer (index = tile in loop order): stage cycles, beats per port, row misses."""
 
-    iters: np.ndarray
-    reads: list[tuple[np.ndarray, np.ndarray]]      # (segment bytes, segment count)
-    writes: list[tuple[np.ndarray, np.ndarray]]
-    weight_bytes: np.ndarray
-    act_read_bytes: np.ndarray
-    write_bytes: np.ndarray
-    out_elems: np.ndarray
-    starts: np.ndarray
-    drain: np.ndarray
-
-
-def _split_iterations(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarray) -> np.ndarray:
-    """Return per-tile II=1 iterations, splitting ``compute_iterations`` exactly over the tile grid."""
-    total = compute_iterations(layer, hw)
-    lanes = -(-tf // hw.pof) * -(-ty // hw.poy)
-    rest, rem = divmod(total, int(lanes.sum()))
-    if rem:
-        raise AssertionError(f"layer {layer.name!r}: tile split disagrees with schedule.compute_iterations")
-    return lanes * rest
+    load: np.ndarray
+    compute: np.ndarray
+    store: np.ndarray
+    weight_beats: np.ndarray
+    act_read_beats: np.ndarray
+    write_beats: np.ndarray
+    read_misses: np.ndarray
+    write_misses: np.ndarray
+    loop_starts: np.ndarray
+    useful_out: np.ndarray       # output words the tile produces before any pool (buffer traffic)
 
 
-def _starts_and_drain(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return per tile (pipeline starts, drain cycles) of the C engine's loops (hls_templates/cgap_engine.h).
-
-    conv/pool: the II=1 pipeline restarts for every (of, oy, ox) block, whose Pof·Poy·Pox outputs are then
-    written out one per cycle; gap: one start per (of, input block row) and Pof divide cycles per of;
-    add: one start per (of, oy) block row, no drain.
-    """
-    fb = -(-tf // hw.pof)
-    if layer.kind in ("conv", "pool"):
-        _, oh, ow = layer.conv_out if layer.kind == "conv" else layer.out_shape
-        rows = ty if layer.kind == "conv" else oh
-        blocks = fb * -(-rows // hw.poy) * -(-ow // hw.pox)
-        return blocks, blocks * hw.macs
-    if layer.kind == "gap":
-        return fb * -(-layer.in_shape[1] // hw.poy), fb * hw.pof
-    return fb * -(-layer.out_shape[1] // hw.poy), 0 * fb
+def _cdiv(a, b):
+    return -(-a // b)
 
 
-def _conv_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
-    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
+def _bursts(hw: HwConfig, *transfers: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (port cycles, beats, row misses) of (beats per burst, bursts) transfers, summed elementwise."""
+    cycles = sum(dram.burst_cycles(b, n, hw) for b, n in transfers)
+    beats = sum(b * n for b, n in transfers)
+    misses = sum(dram.row_misses(b, n, hw) for b, n in transfers)
+    return cycles, beats, misses
+
+
+def _conv_compute(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarray, depth: int) -> np.ndarray:
+    """Return per tile the flattened MAC + write-out loop's cycles (module doc)."""
+    steps = layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
+    drain = hw.poy * hw.pox
+    blocks = _cdiv(tf, hw.pof) * _cdiv(ty, hw.poy) * _cdiv(layer.conv_out[2], hw.pox)
+    return depth + blocks * max(steps, drain) + drain
+
+
+def _conv_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
     nif, niy, nix = layer.in_shape
     nof, noy, nox = layer.conv_out
+    v, vw = layout.act_lanes(hw), layout.weight_lanes(hw)
     f_sizes, y_sizes = np.array(tiles(nof, layer.tof)), np.array(tiles(noy, layer.toy))
     nf, ny = len(f_sizes), len(y_sizes)
     tf, ty = np.repeat(f_sizes, ny), np.tile(y_sizes, nf)
+    first = np.tile(np.arange(ny) == 0, nf).astype(np.int64)
+    groups = _cdiv(tf, hw.pof)
+    steps = nif * layer.kernel[0] * layer.kernel[1]
+    weights = (groups * layout.weight_group_words(steps, hw) // vw, first)
+    biases = (groups * layout.bias_group_words(hw) // vw, first)
     rows = np.tile(np.array([hi - lo for lo, hi in input_rows(layer)]), nf)
-    in_full = rows == niy
-    in_seg = np.where(in_full, nif * rows * nix * act, rows * nix * act)
-    in_cnt = np.where(in_full, 1, nif)
-    first = np.tile(np.arange(ny) == 0, nf)
-    w_bytes = first * tf * (nif * layer.kernel[0] * layer.kernel[1] + bias_words(hw)) * wgt
-    full_y = ty == noy
-    res_seg = np.where(full_y, tf * ty * nox * act, ty * nox * act) if layer.residual else np.zeros_like(tf)
-    res_cnt = np.where(full_y, 1, tf)
-    pk = layer.pool_kernel
-    out_seg = np.where(full_y, tf * ty * nox, ty * nox) // (pk[0] * pk[1]) * act
-    reads = [(in_seg, in_cnt), (w_bytes, np.ones_like(tf)), (res_seg, res_cnt)]
-    act_read = in_seg * in_cnt + res_seg * res_cnt
-    return _Tiles(_split_iterations(layer, hw, tf, ty), reads, [(out_seg, res_cnt)], w_bytes, act_read,
-                  out_seg * res_cnt, tf * ty * nox, *_starts_and_drain(layer, hw, tf, ty))
+    whole_in = rows == niy
+    inputs = (np.where(whole_in, nif, 1) * rows * (layout.row_pitch(nix, hw) // v), np.where(whole_in, 1, nif))
+    whole_y = ty == noy
+    res_beats = np.where(whole_y, tf, 1) * ty * (layout.row_pitch(nox, hw) // v)
+    residual = (res_beats, np.where(whole_y, 1, tf) * bool(layer.residual))
+    pkh, pkw = layer.pool_kernel
+    out_beats = np.where(whole_y, tf, 1) * (ty // pkh) * (layout.row_pitch(layer.out_shape[2], hw) // v)
+    out_bursts = np.where(whole_y, 1, tf)
+    w_cycles, w_beats, w_miss = _bursts(hw, weights, biases)
+    a_cycles, a_beats, a_miss = _bursts(hw, inputs, residual)
+    store = out_bursts * (hw.dram.latency_cycles + out_beats * pkh * pkw)
+    return TileCosts(w_cycles + a_cycles, _conv_compute(layer, hw, tf, ty, depth), store, w_beats, a_beats,
+                     out_beats * out_bursts, w_miss + a_miss, dram.row_misses(out_beats, out_bursts, hw),
+                     np.ones_like(tf), tf * ty * nox)
 
 
-def _flat_tiles(layer: EngineLayer, hw: HwConfig) -> _Tiles:
-    act = hw.act_bits // 8
+def _flat_compute(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return per tile (compute cycles, loop starts) of a pool / gap / add tile (module doc)."""
+    groups = _cdiv(tf, hw.pof)
+    _, niy, nix = layer.in_shape
+    _, oh, ow = layer.out_shape
+    if layer.kind == "pool":
+        blocks = groups * _cdiv(oh, hw.poy) * _cdiv(ow, hw.pox)
+        window = layer.kernel[0] * layer.kernel[1]
+        return blocks * (2 * depth + window + hw.macs), 2 * blocks
+    if layer.kind == "gap":
+        rows = _cdiv(niy, hw.poy)
+        return groups * (rows * (depth + _cdiv(nix, hw.pox)) + depth + hw.pof), groups * (rows + 1)
+    rows = groups * _cdiv(oh, hw.poy)
+    return rows * (depth + _cdiv(ow, hw.pox)), rows
+
+
+def _flat_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
     c, oh, ow = layer.out_shape
     _, niy, nix = layer.in_shape
+    v = layout.act_lanes(hw)
     tf = np.array(tiles(c, layer.tof))
     one = np.ones_like(tf)
     operands = 2 if layer.kind == "add" else 1
-    in_seg = tf * niy * nix * act
-    reads = [(in_seg, one * operands)]
-    out_seg = tf * oh * ow * act
-    return _Tiles(_split_iterations(layer, hw, tf, one), reads, [(out_seg, one)], 0 * tf, in_seg * operands,
-                  out_seg, tf * oh * ow, *_starts_and_drain(layer, hw, tf, one))
+    in_beats = tf * niy * (layout.row_pitch(nix, hw) // v)
+    out_beats = tf * oh * (layout.row_pitch(ow, hw) // v)
+    a_cycles, a_beats, a_miss = _bursts(hw, (in_beats, one * operands))
+    compute, starts = _flat_compute(layer, hw, tf, depth)
+    return TileCosts(a_cycles, compute, dram.burst_cycles(out_beats, one, hw), 0 * tf, a_beats, out_beats,
+                     a_miss, dram.row_misses(out_beats, one, hw), starts, tf * oh * ow)
 
 
-def _shifted(pairs: list[tuple[np.ndarray, np.ndarray]], shift: int, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return transfer arrays placed at steps ``shift .. shift+T-1`` of ``steps`` (zeros elsewhere)."""
-    out = []
-    for seg, cnt in pairs:
-        s, n = np.zeros(steps, dtype=np.int64), np.zeros(steps, dtype=np.int64)
-        s[shift:shift + len(seg)], n[shift:shift + len(seg)] = seg, cnt
-        out.append((s, n))
+def _steps(per_tile: np.ndarray, shift: int, steps: int) -> np.ndarray:
+    """Return a per-tile array placed at tile steps ``shift .. shift+T-1`` of ``steps`` (zeros elsewhere)."""
+    out = np.zeros(steps, dtype=np.int64)
+    out[shift:shift + len(per_tile)] = per_tile
     return out
 
 
-def _pingpong(t: _Tiles, hw: HwConfig, depth: int, overlap: bool) -> tuple[int, int]:
-    """Return (layer cycles, compute cycles) of the tile pipeline: double-buffered, or sequential (module doc)."""
-    n = len(t.iters)
-    compute = np.zeros(n + 2, dtype=np.int64)
-    compute[1:n + 1] = t.iters + depth * t.starts + t.drain
+def _pingpong(t: TileCosts, hw: HwConfig, overlap: bool) -> int:
+    """Return the layer's cycles: tile steps of max(load, compute, store, device), or tiles back to back."""
+    reads = t.weight_beats + t.act_read_beats
     if not overlap:
-        loads = dram.step_cycles(t.reads, [(0 * s, 0 * c) for s, c in t.writes], hw)
-        stores = dram.step_cycles([(0 * s, 0 * c) for s, c in t.reads], t.writes, hw)
-        return int(loads.sum() + compute.sum() + stores.sum()), int(compute.sum())
-    transfer = dram.step_cycles(_shifted(t.reads, 0, n + 2), _shifted(t.writes, 2, n + 2), hw)
-    return int(np.maximum(compute, transfer).sum()), int(compute.sum())
+        device_r = dram.device_cycles(reads, 0 * reads, t.read_misses, hw)
+        device_w = dram.device_cycles(0 * reads, t.write_beats, t.write_misses, hw)
+        turn = ((reads > 0) & (t.write_beats > 0)) * 2 * dram.turnaround_cycles(hw)
+        return int((np.maximum(t.load, device_r) + t.compute + np.maximum(t.store, device_w) + turn).sum())
+    n = len(t.load) + 2
+    device = dram.device_cycles(_steps(reads, 0, n), _steps(t.write_beats, 2, n),
+                                _steps(t.read_misses, 0, n) + _steps(t.write_misses, 2, n), hw)
+    stages = np.maximum.reduce([_steps(t.load, 0, n), _steps(t.compute, 1, n), _steps(t.store, 2, n), device])
+    return int(stages.sum())
 
 
-def _buffers(layer: EngineLayer, hw: HwConfig, t: _Tiles, iters: int) -> tuple[dict, dict, int]:
-    """Return (buffer read bytes, buffer write bytes, element-wise ALU ops) of a layer."""
-    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
-    out_bytes = int(t.write_bytes.sum())
+def _buffers(layer: EngineLayer, hw: HwConfig, t: TileCosts, iters: int) -> tuple[dict, dict, int]:
+    """Return (buffer read bytes, buffer write bytes, element-wise ALU ops) of a layer.
+
+    Loads write every word of their beats' useful lanes; the MAC array reads Pox·Poy input and Pof weight
+    words per step; the write-out writes (and a residual adds) each conv output once; stores read it back.
+    """
+    act, wgt, beat = hw.act_bits // 8, hw.weight_bits // 8, dram.port_bytes(hw)
+    produced = int(t.useful_out.sum())
     if layer.kind == "conv":
-        res = int(t.act_read_bytes.sum()) - int((t.reads[0][0] * t.reads[0][1]).sum())
-        conv_out = int(t.out_elems.sum())
-        reads = {"input": iters * hw.pox * hw.poy * act, "weight": iters * hw.pof * wgt,
-                 "output": conv_out * act + res}
-        writes = {"input": int(t.act_read_bytes.sum()) - res, "weight": int(t.weight_bytes.sum()),
-                  "output": conv_out * act + res}
+        res = produced * act if layer.residual else 0
+        input_written = int(t.act_read_beats.sum()) * beat - res
+        reads = {"input": iters * hw.pox * hw.poy * act, "weight": iters * hw.pof * wgt, "output": produced * act + res}
+        writes = {"input": input_written, "weight": int(t.weight_beats.sum()) * beat, "output": produced * act + res}
         ops_per = 1 + bool(layer.residual) + layer.relu + (layer.pool is not None)
-        return reads, writes, conv_out * ops_per
+        return reads, writes, produced * ops_per
     operands = 2 if layer.kind == "add" else 1
-    reads = {"input": iters * hw.macs * act * operands, "weight": 0, "output": out_bytes}
-    writes = {"input": int(t.act_read_bytes.sum()), "weight": 0, "output": out_bytes}
+    reads = {"input": iters * hw.macs * act * operands, "weight": 0, "output": produced * act}
+    writes = {"input": int(t.act_read_beats.sum()) * beat, "weight": 0, "output": produced * act}
     return reads, writes, iters * hw.macs * operands
+
+
+def tile_costs(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH) -> TileCosts:
+    """Return the per-tile stage cycles, beats and row misses of a scheduled layer (module doc)."""
+    if layer.kind == "conv":
+        return _conv_tiles(layer, hw, pipeline_depth)
+    return _flat_tiles(layer, hw, pipeline_depth)
 
 
 def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
                    overlap: bool = True) -> LayerResult:
     """Return the :class:`LayerResult` of one scheduled (tiled) engine layer on ``hw``."""
-    t = _conv_tiles(layer, hw) if layer.kind == "conv" else _flat_tiles(layer, hw)
-    cycles, compute = _pingpong(t, hw, pipeline_depth, overlap)
-    iters = int(t.iters.sum())
-    w_bytes, a_bytes, o_bytes = int(t.weight_bytes.sum()), int(t.act_read_bytes.sum()), int(t.write_bytes.sum())
+    t = tile_costs(layer, hw, pipeline_depth)
+    cycles = _pingpong(t, hw, overlap)
+    iters = compute_iterations(layer, hw)
+    beat = dram.port_bytes(hw)
+    w_bytes, a_bytes = int(t.weight_beats.sum()) * beat, int(t.act_read_beats.sum()) * beat
+    o_bytes = int(t.write_beats.sum()) * beat
     roofline = max(layer.macs / hw.macs, (w_bytes + a_bytes + o_bytes) / dram.bytes_per_cycle(hw))
     reads, writes, alu = _buffers(layer, hw, t, iters)
     energy = layer_energy(hw, dram_bytes=w_bytes + a_bytes + o_bytes,
                           buffer_bytes={k: reads[k] + writes[k] for k in reads}, macs=layer.macs,
                           alu_ops=alu, cycles=cycles)
-    return LayerResult(layer.name, layer.kind, len(t.iters), int(t.starts.sum()), iters, compute, cycles,
-                       layer.macs, roofline,
-                       w_bytes, a_bytes, o_bytes, reads, writes, alu, energy)
+    return LayerResult(layer.name, layer.kind, len(t.load), int(t.loop_starts.sum()), iters, int(t.compute.sum()),
+                       cycles, layer.macs, roofline, w_bytes, a_bytes, o_bytes, reads, writes, alu, energy)
 
 
 def simulate(net: Network | Sequence[EngineLayer], hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,

@@ -58,9 +58,10 @@ Generated design (:func:`estimate_generated`)
 :func:`estimate` sizes buffers from the HwConfig budget: what any network may use (the DSE's view).
 A generated project allocates exactly what its network's tiles need (cgap/hls/program.py
 ``buffer_geometry``, the ``CGAP_*`` constants of cgap_engine.h), each array twice (ping, pong) and
-partitioned by its ``ARRAY_PARTITION`` pragmas: ibuf IB_R·IB_C banks (IB = Po·stride) of IBUF_DEPTH
-activations, wbuf Pof banks of WBUF_DEPTH weights, bbuf Pof banks of BBUF_DEPTH acc_bits-wide
-biases, obuf/rbuf one bank of OBUF_WORDS/RBUF_WORDS, and the pool/gap/add planes fa, fb, fo of
+partitioned by its ``ARRAY_PARTITION`` pragmas: ibuf IB_R·IB_C banks (IB_R = Poy·stride, IB_C =
+max(Pox·stride, V)) of IBUF_DEPTH activations, wbuf Pof banks of WBUF_DEPTH weights, bbuf Pof banks of
+BBUF_DEPTH acc_bits-wide biases, obuf/rbuf Pof·NB banks of OBUF_DEPTH/RBUF_DEPTH (fpga_model/layout.py),
+and the pool/gap/add planes fa, fb, fo of
 Pof·FB_R·FB_C banks of FBUF_DEPTH.  The same block/LUTRAM rules apply per bank, except that a
 one-word bank is a register (complete partitioning leaves scalars), so a strided standalone pool on
 a wide array (thousands of tiny banks) shows up as LUTRAM or FFs that may not fit.  The read
@@ -179,7 +180,7 @@ def bank_cost(bank_bits: int, width: int, banks: int, kind: str) -> tuple[int, i
     return banks * blocks_for(bank_bits, width, kind), 0, 0
 
 
-GEOMETRY_KEYS = ("IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_WORDS", "RBUF_WORDS",
+GEOMETRY_KEYS = ("IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH", "RBUF_DEPTH",
                  "FB_R", "FB_C", "FBUF_DEPTH")
 
 
@@ -194,8 +195,8 @@ def generated_buffers(geometry: dict[str, int], hw: HwConfig) -> dict[str, tuple
     return {"input": (2 * g["IB_R"] * g["IB_C"], g["IBUF_DEPTH"], hw.act_bits),
             "weight": (2 * hw.pof, g["WBUF_DEPTH"], hw.weight_bits),
             "bias": (2 * hw.pof, g["BBUF_DEPTH"], hw.acc_bits),
-            "output": (2, g["OBUF_WORDS"], hw.act_bits),
-            "residual": (2, g["RBUF_WORDS"], hw.act_bits),
+            "output": (2 * hw.pof * g["NB"], g["OBUF_DEPTH"], hw.act_bits),
+            "residual": (2 * hw.pof * g["NB"], g["RBUF_DEPTH"], hw.act_bits),
             "planes": (6 * planes, g["FBUF_DEPTH"], hw.act_bits)}
 
 

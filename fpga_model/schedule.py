@@ -223,15 +223,25 @@ def _conv(f: _Fuser, node) -> None:
     if is_conv and op.groups != 1:
         raise ScheduleError(f"node {node.name!r}: grouped convolution (groups={op.groups}) is not supported by the engine")
     opts = f.absorb_tail(chain, allow_add=True, allow_pool=is_conv)
-    in_shape = _chw(f.net.shapes[node.inputs[0]])
-    if not is_conv:
-        in_shape = (op.in_features, 1, 1)
+    in_shape = _linear_input(f, node) if not is_conv else _chw(f.net.shapes[node.inputs[0]])
     f.emit(EngineLayer(
         name=node.name, kind="conv", nodes=tuple(n.name for n in chain), input=f.resolve(node.inputs[0]),
         output=chain[-1].name, in_shape=in_shape, conv_out=_chw(f.net.shapes[node.name]),
         out_shape=_chw(f.net.shapes[chain[-1].name]),
-        kernel=op.kernel if is_conv else (1, 1), stride=op.stride if is_conv else (1, 1),
+        kernel=op.kernel if is_conv else in_shape[1:], stride=op.stride if is_conv else (1, 1),
         pads=op.pads if is_conv else (0, 0, 0, 0), **opts), chain)
+
+
+def _linear_input(f: _Fuser, node) -> tuple[int, int, int]:
+    """Return the (C, H, W) a Linear reads: the feature map its Flatten came from, so the layer runs as a
+    conv whose kernel covers that whole map (the DRAM layout of the map is used as it is), else (N, 1, 1)."""
+    source = node.inputs[0]
+    while source != INPUT and f.net.node(source).op.kind == "Flatten":
+        source = f.net.node(source).inputs[0]
+    shape = f.net.shapes[source]
+    if len(shape) == 3 and shape[0] * shape[1] * shape[2] == node.op.in_features:
+        return (shape[0], shape[1], shape[2])
+    return (node.op.in_features, 1, 1)
 
 
 def _pool(f: _Fuser, node) -> None:

@@ -1,32 +1,32 @@
 // cgap engine kernels: one reusable engine driven by the generated layer table (cgap_layers.h).
 // Static, hand-written; copied verbatim into generated/<name>/firmware/.  The loop nest of every
-// kind is exactly the one documented in fpga_model/schedule.py; CGAP_COUNT_ITER marks the II=1
-// pipeline body whose trip count fpga_model.schedule.compute_iterations predicts.
+// kind is exactly the one documented in fpga_model/schedule.py and costed by fpga_model/engine_sim.py;
+// CGAP_COUNT_ITER marks the MAC (or element-wise) step whose trip count schedule.compute_iterations
+// predicts, and the CGAP_COUNT_* cycle macros count what HLS schedules (fpga_model/SIMULATOR.md).
 //
-// Architecture (DESIGN.md section 3, the model fpga_model/engine_sim.py costs):
+// Architecture (DESIGN.md section 3):
 // * Ping-pong, manual form.  Every layer walks its tiles in tile steps s = 0 .. T+1; step s loads
-//   tile s, computes tile s-1 and stores tile s-2.  Each tile buffer exists twice (ping, pong:
-//   separate arrays) and the step function is called from branches on the tile parity with the
-//   two copies swapped, so inside one step the load, compute and store functions touch disjoint
-//   arrays and separate AXI ports (fmap_in: reads, fmap_out: writes, wmem: weights) and are called
-//   unconditionally in one basic block: HLS schedules the three calls concurrently (a tile step
-//   takes max(load, compute, store)), while g++ runs them one after another with the same result.
-//   ALLOCATION limit=1 keeps one instance of each step (one MAC array) behind the branches.
-//   Why not DATAFLOW: a dataflow region needs single-producer/single-consumer channels and a
-//   canonical body without the per-layer dispatch, variable tile counts and the weight buffer
-//   that lives across several tiles (one load per output-channel tile); the manual form keeps
-//   all of that in plain C++.
-// * Bursts: every DRAM transfer is a II=1 copy loop over contiguous addresses with a
-//   LOOP_TRIPCOUNT bound: one loop per input channel (its rows of the tile; zero padding is made
-//   on chip, never read), one for the weights and one for the biases of an output-channel tile,
-//   one per residual channel, one per output row (conv) or per channel tile (pool/gap/add).
-// * Banked buffers: conv input tiles are split into IB_R x IB_C banks (rows mod IB_R, columns
-//   mod IB_C, IB_R = Poy*max stride, IB_C = Pox*max stride), so the Poy x Pox pixels the array
-//   needs each cycle lie in distinct banks: every bank is read once per cycle and a crossbar
-//   routes the words to the lanes (cgap_window).  Weights and biases are split into Pof banks
-//   (one per output-channel lane); pool/gap/add tiles into Pof x FB_R x FB_C banks.  Conv output
-//   and residual tiles are read/written one word per cycle (block write-out, store) and need no
-//   partitioning.
+//   tile s, computes tile s-1 and stores tile s-2.  Each tile buffer exists twice and the step
+//   function is called from branches on the tile parity with the copies swapped, so inside one step
+//   the load, compute and store stages (INLINE off, descriptor and tiles passed by value) touch
+//   disjoint arrays and separate AXI ports: HLS runs the three calls concurrently and a tile step
+//   takes max(load, compute, store); g++ runs them one after another with the same result.
+// * Wide ports.  fmap_in (reads), fmap_out (writes) and weights are ap_uint<CGAP_PORT_BITS> m_axi
+//   ports; a beat carries CGAP_V activation (CGAP_VW weight) words.  Feature-map rows are padded to
+//   whole beats in DRAM (fpga_model/layout.py), so a beat never spans two rows: a load beat writes V
+//   consecutive columns into V distinct column banks, a store beat reads them back.  Every DRAM loop
+//   is one burst over contiguous beats (one per tensor when a tile spans whole planes).
+// * Busy MAC array.  A conv tile's blocks (Pof x Poy x Pox outputs) run in ONE flattened II=1 loop:
+//   each block takes max(steps, Poy*Pox) iterations; while block b accumulates, the accumulators of
+//   block b-1 (held in a shadow copy) drain one (py, px) position per cycle through Pof requantisers
+//   (bias, residual, shift-round, saturate, ReLU) into an output tile banked Pof x NB.
+// * Stores at II=1: a fused pool keeps V max/sum registers per output beat (window positions inner),
+//   no read-modify-write of arrays; averages divide by a reciprocal multiply chosen in Python so the
+//   result equals floor((2x + n) / 2n) bit for bit (cgap/fixed_point.py: reciprocal).
+// * Banked buffers: conv input tile IB_R x IB_C banks (IB_C >= Pox*stride and >= V); zero padding is
+//   never stored: the window read masks positions outside the image.  Weights Pof lane banks, biases
+//   Pof banks, conv output / residual tiles Pof x NB (NB >= V, coprime with the fused pool widths);
+//   pool / gap / add planes Pof x FB_R x FB_C banks.
 #ifndef CGAP_ENGINE_H
 #define CGAP_ENGINE_H
 
@@ -34,17 +34,117 @@
 #include "cgap_layers.h"
 
 static inline int cgap_min(int a, int b) { return a < b ? a : b; }
+static inline int cgap_max(int a, int b) { return a > b ? a : b; }
 static inline int cgap_cdiv(int a, int b) { return (a + b - 1) / b; }
+
+// Word j of a feature-map beat, and the beat with word j replaced.
+static inline act_t cgap_act_word(const beat_t &b, int j) {
+    act_t v;
+    v.range(CGAP_ACT_BITS - 1, 0) = b.range(j * CGAP_ACT_BITS + CGAP_ACT_BITS - 1, j * CGAP_ACT_BITS);
+    return v;
+}
+
+static inline void cgap_put_act_word(beat_t &b, int j, act_t v) {
+    b.range(j * CGAP_ACT_BITS + CGAP_ACT_BITS - 1, j * CGAP_ACT_BITS) = v.range(CGAP_ACT_BITS - 1, 0);
+}
+
+static inline wgt_t cgap_wgt_word(const beat_t &b, int j) {
+    wgt_t v;
+    v.range(CGAP_WEIGHT_BITS - 1, 0) = b.range(j * CGAP_WEIGHT_BITS + CGAP_WEIGHT_BITS - 1, j * CGAP_WEIGHT_BITS);
+    return v;
+}
+
+// x / n rounded half-up, floor((2x + n) / 2n), as a multiply by m = ceil(2^s / 2n) and a shift (exact for
+// |2x + n| < 2^CGAP_DIV_ABITS; Python chooses m and s per divisor: cgap/fixed_point.py reciprocal).
+static inline act_t cgap_div_recip(acc_t x, int n, ap_uint<CGAP_DIV_MBITS> m, int s) {
+    const ap_int<CGAP_DIV_ABITS + 1> a = ap_int<CGAP_DIV_ABITS + 1>(x) * 2 + n;
+    const bool neg = a < 0;
+    const ap_uint<CGAP_DIV_ABITS> mag = neg ? ap_uint<CGAP_DIV_ABITS>(-a + 2 * n - 1) : ap_uint<CGAP_DIV_ABITS>(a);
+    const ap_uint<CGAP_DIV_ABITS + CGAP_DIV_MBITS> prod = mag * m;
+    const ap_uint<CGAP_DIV_ABITS> q = ap_uint<CGAP_DIV_ABITS>(prod >> (unsigned)s);
+    return neg ? act_t(-ap_int<CGAP_DIV_ABITS + 1>(q)) : act_t(q);
+}
+
+// ----------------------------------------------------------------------------------- cycle counting
+// C-sim only (no-ops for synthesis).  Per tile step the three stages add what their loops take:
+// a loop that moves DRAM beats costs CGAP_DRAM_LATENCY + its iterations, any other II=1 loop
+// CGAP_PIPELINE_DEPTH + its iterations.  cgap_count_step closes the step: max(load, compute, store,
+// DRAM device time) cycles, where the device time is the beats of both directions at the device's
+// sustained rate, plus row misses and a read/write turnaround.
+#ifndef __SYNTHESIS__
+#define CGAP_PORT_FMAP_RD 0
+#define CGAP_PORT_FMAP_WR 1
+#define CGAP_PORT_WEIGHTS 2
+struct CgapStepCount {
+    unsigned long long stage[3];     // load, compute, store cycles of the step
+    unsigned long long beats[3];     // beats moved per port (CGAP_PORT_*)
+    unsigned long long misses[2];    // DRAM row misses of reads, writes
+    unsigned long long burst_start;  // beats of the open burst's port when it began
+};
+extern CgapStepCount cgap_step;
+#define CGAP_LOAD 0
+#define CGAP_COMPUTE 1
+#define CGAP_STORE 2
+static inline void cgap_count_loop(int stage) { cgap_step.stage[stage] += CGAP_PIPELINE_DEPTH; }
+static inline void cgap_count_cycle(int stage) { cgap_step.stage[stage] += 1; }
+static inline void cgap_burst_begin(int stage, int port) {
+    cgap_step.stage[stage] += CGAP_DRAM_LATENCY;
+    cgap_step.burst_start = cgap_step.beats[port];
+}
+static inline void cgap_count_beat(int stage, int port) {
+    cgap_step.stage[stage] += 1;
+    cgap_step.beats[port] += 1;
+}
+static inline void cgap_count_wait(int stage) { cgap_step.stage[stage] += 1; }  // a burst loop cycle moving no beat
+static inline void cgap_burst_end(int port) {
+    const unsigned long long bytes = (cgap_step.beats[port] - cgap_step.burst_start) * (CGAP_PORT_BITS / 8);
+    cgap_step.misses[port == CGAP_PORT_FMAP_WR] += (bytes + CGAP_DRAM_ROW_BYTES - 1) / CGAP_DRAM_ROW_BYTES;
+}
+static inline unsigned long long cgap_device_cycles(unsigned long long beats, unsigned long long misses) {
+    return (beats * CGAP_DRAM_BEAT_X1024 + 1023) / 1024 + misses * CGAP_DRAM_MISS_CYCLES;
+}
+static inline void cgap_count_step(int li) {
+    const unsigned long long reads = cgap_step.beats[CGAP_PORT_FMAP_RD] + cgap_step.beats[CGAP_PORT_WEIGHTS];
+    const unsigned long long writes = cgap_step.beats[CGAP_PORT_FMAP_WR];
+    const unsigned long long turn = reads > 0 && writes > 0 ? 2 * CGAP_DRAM_TURNAROUND : 0;
+    unsigned long long step = cgap_device_cycles(reads, cgap_step.misses[0]) + cgap_device_cycles(writes, cgap_step.misses[1]) + turn;
+    for (int k = 0; k < 3; k++) {
+        if (cgap_step.stage[k] > step) step = cgap_step.stage[k];
+    }
+    cgap_cycles[li] += step;
+    cgap_compute_cycles[li] += cgap_step.stage[CGAP_COMPUTE];
+    cgap_dram_read_a[li] += cgap_step.beats[CGAP_PORT_FMAP_RD];
+    cgap_dram_write[li] += cgap_step.beats[CGAP_PORT_FMAP_WR];
+    cgap_dram_read_w[li] += cgap_step.beats[CGAP_PORT_WEIGHTS];
+    cgap_step = CgapStepCount();
+}
+#define CGAP_COUNT_LOOP(stage) cgap_count_loop(stage)
+#define CGAP_COUNT_CYCLE(stage) cgap_count_cycle(stage)
+#define CGAP_BURST_BEGIN(stage, port) cgap_burst_begin(stage, port)
+#define CGAP_COUNT_BEAT(stage, port) cgap_count_beat(stage, port)
+#define CGAP_COUNT_WAIT(stage) cgap_count_wait(stage)
+#define CGAP_BURST_END(port) cgap_burst_end(port)
+#define CGAP_COUNT_STEP(li) cgap_count_step(li)
+#else
+#define CGAP_COUNT_LOOP(stage)
+#define CGAP_COUNT_CYCLE(stage)
+#define CGAP_BURST_BEGIN(stage, port)
+#define CGAP_COUNT_BEAT(stage, port)
+#define CGAP_COUNT_WAIT(stage)
+#define CGAP_BURST_END(port)
+#define CGAP_COUNT_STEP(li) ((void)(li))
+#endif
 
 // ------------------------------------------------------------------------------------- banked windows
 
 // Read the Poy x Pox window at rows r0 + py*sh, columns c0 + px*sw of a buffer banked BR x BC
 // (element (r, c) in bank (r % BR, c % BC) at word (r / BR) * cbw + c / BC).  Needs Poy*sh <= BR and
 // Pox*sw <= BC.  Every bank is read once (its row and column in [r0, r0+BR) x [c0, c0+BC)), then
-// each lane picks its bank: a BR x BC crossbar.  Out-of-range words (r >= nrows, c >= ncols) read 0.
+// each lane picks its bank: a BR x BC crossbar.  Words outside [rmin, rmax) x [cmin, cmax) read 0 (zero
+// padding and rows/columns never loaded).
 template <int BR, int BC, int D>
-static void cgap_window(const act_t buf[BR][BC][D], int r0, int c0, int sh, int sw, int nrows, int ncols,
-                        int cbw, act_t win[CGAP_POY][CGAP_POX]) {
+static void cgap_window(const act_t buf[BR][BC][D], int r0, int c0, int sh, int sw, int rmin, int rmax, int cmin,
+                        int cmax, int cbw, act_t win[CGAP_POY][CGAP_POX]) {
     act_t bank[BR][BC];
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=bank complete dim=0)
     const int rq = r0 / BR, rm = r0 % BR, cq = c0 / BC, cm = c0 % BC;
@@ -56,7 +156,8 @@ CGAP_LABEL(WIN_R)
         for (int cb = 0; cb < BC; cb++) {
             CGAP_PRAGMA(HLS UNROLL)
             const int gc = cq + (cb < cm ? 1 : 0), c = gc * BC + cb;
-            bank[rb][cb] = r < nrows && c < ncols ? buf[rb][cb][gr * cbw + gc] : act_t(0);
+            const bool inside = r >= rmin && r < rmax && c >= cmin && c < cmax;
+            bank[rb][cb] = inside ? buf[rb][cb][gr * cbw + gc] : act_t(0);
         }
     }
 CGAP_LABEL(WIN_Y)
@@ -95,6 +196,12 @@ CGAP_LABEL(WW_R)
 
 // ------------------------------------------------------------------------------------- conv tiles
 
+typedef act_t cgap_ibuf_t[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH];
+typedef act_t cgap_obuf_t[CGAP_POF][CGAP_NB][CGAP_OBUF_DEPTH];
+typedef act_t cgap_rbuf_t[CGAP_POF][CGAP_NB][CGAP_RBUF_DEPTH];
+typedef wgt_t cgap_wbuf_t[CGAP_POF][CGAP_WBUF_DEPTH];
+typedef acc_t cgap_bbuf_t[CGAP_POF][CGAP_BBUF_DEPTH];
+
 // One conv tile: output channels [f0, f0+tof) (output-channel tile kf), output rows [y0, y0+toy).
 struct CgapConvTile {
     int valid, kf, f0, tof, y0, toy, wload;
@@ -126,276 +233,361 @@ static CgapConvTile cgap_conv_none() {
     return t;
 }
 
-// Weights [f][step] of channels [f0, f0+tof) (one burst) into wbuf[f % Pof][step * fb + f / Pof],
-// fb = ceil(tof / Pof); then their biases (CGAP_BIAS_WORDS words each, low word first, one burst).
-static void cgap_load_weights(const LayerDesc &L, int li, const CgapConvTile &t, const wgt_t *wmem,
-                              wgt_t wbuf[CGAP_POF][CGAP_WBUF_DEPTH], acc_t bbuf[CGAP_POF][CGAP_BBUF_DEPTH]) {
-    const int steps = L.nif * L.kh * L.kw, fb = cgap_cdiv(t.tof, CGAP_POF);
-    const wgt_t *src = wmem + L.w_off + t.f0 * steps;
-    int f = 0, s = 0;
+// Weights of the tile's Pof groups (one burst, image order [group][step][lane], CGAP_WROW words a step)
+// into wbuf[lane][step * groups + group]: a beat holds one step's words for CGAP_VW lanes.
+static void cgap_load_weights(const LayerDesc &L, const CgapConvTile &t, const beat_t *wmem, cgap_wbuf_t wbuf) {
+    const int steps = L.nif * L.kh * L.kw, groups = cgap_cdiv(t.tof, CGAP_POF);
+    const int beats = groups * steps * (CGAP_WROW / CGAP_VW);
+    const beat_t *src = wmem + L.w_off + (t.f0 / CGAP_POF) * steps * (CGAP_WROW / CGAP_VW);
+    int q = 0, s = 0, g = 0;  // beat within the step's row, step, group
+    CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_WEIGHTS);
 CGAP_LABEL(LW_BURST)
-    for (int k = 0; k < t.tof * steps; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WBURST)
+    for (int k = 0; k < beats; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WBEATS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_RD_W(li);
-        wbuf[f % CGAP_POF][s * fb + f / CGAP_POF] = src[k];
-        if (++s == steps) {
-            s = 0;
-            f++;
+        CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_WEIGHTS);
+        const beat_t b = src[k];
+    CGAP_LABEL(LW_LANES)
+        for (int j = 0; j < CGAP_VW; j++) {
+            CGAP_PRAGMA(HLS UNROLL)
+            const int lane = q * CGAP_VW + j;
+            if (lane < CGAP_POF) wbuf[lane][s * groups + g] = cgap_wgt_word(b, j);
+        }
+        if (++q == CGAP_WROW / CGAP_VW) {
+            q = 0;
+            if (++s == steps) {
+                s = 0;
+                g++;
+            }
         }
     }
-    const wgt_t *bsrc = wmem + L.b_off + t.f0 * CGAP_BIAS_WORDS;
-    wgt_t words[CGAP_BIAS_WORDS];
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=words complete dim=0)
-    int w = 0;
-    f = 0;
+    CGAP_BURST_END(CGAP_PORT_WEIGHTS);
+}
+
+// Biases of the tile's Pof groups (one burst, CGAP_BSLOT words a bias, low word first, groups padded to
+// whole beats) into bbuf[lane][group].  A bias never straddles a beat when CGAP_BSLOT <= CGAP_VW; otherwise
+// it is assembled over CGAP_BSLOT / CGAP_VW beats.
+static void cgap_load_biases(const LayerDesc &L, const CgapConvTile &t, const beat_t *wmem, cgap_bbuf_t bbuf) {
+    const int groups = cgap_cdiv(t.tof, CGAP_POF), per_group = CGAP_BGROUP / CGAP_VW;
+    const beat_t *src = wmem + L.b_off + (t.f0 / CGAP_POF) * per_group;
+    acc_t part = 0;
+    int q = 0, g = 0;  // beat within the group, group
+    CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_WEIGHTS);
 CGAP_LABEL(LB_BURST)
-    for (int k = 0; k < t.tof * CGAP_BIAS_WORDS; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_BBURST)
+    for (int k = 0; k < groups * per_group; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_BBEATS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_RD_W(li);
-        words[w] = bsrc[k];
-        if (++w == CGAP_BIAS_WORDS) {
-            acc_t b = 0;
-        CGAP_LABEL(LB_ASM)
-            for (int j = CGAP_BIAS_WORDS - 1; j >= 0; j--) {
-                CGAP_PRAGMA(HLS UNROLL)
-                b = (b << CGAP_WEIGHT_BITS) | acc_t(wbits_t(words[j]));
+        CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_WEIGHTS);
+        const beat_t b = src[k];
+    CGAP_LABEL(LB_WORDS)
+        for (int j = 0; j < CGAP_VW; j++) {
+            CGAP_PRAGMA(HLS UNROLL)
+            const int word = q * CGAP_VW + j, lane = word / CGAP_BSLOT, w = word % CGAP_BSLOT;
+            if (w < CGAP_BIAS_WORDS) part |= acc_t(wbits_t(cgap_wgt_word(b, j))) << (w * CGAP_WEIGHT_BITS);
+            if (w == CGAP_BSLOT - 1) {
+                if (lane < CGAP_POF) bbuf[lane][g] = part;
+                part = 0;
             }
-            bbuf[f % CGAP_POF][f / CGAP_POF] = b;
-            w = 0;
-            f++;
+        }
+        if (++q == per_group) {
+            q = 0;
+            g++;
         }
     }
+    CGAP_BURST_END(CGAP_PORT_WEIGHTS);
 }
 
-// Input rows of the tile, tile row r = input row y0*S - pt + r (tiy rows, all Nif channels, zero
-// padded to pw columns), into the IB_R x IB_C banks at linear row R = i*tiy + r.  Padding words
-// are written on chip; each channel's rows inside the image are one burst.
-static void cgap_load_input(const LayerDesc &L, int li, const CgapConvTile &t, const act_t *fmap_in,
-                            act_t ibuf[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH]) {
-    const int pw = L.nix + L.pl + L.pr, cbw = cgap_cdiv(pw, CGAP_IB_C);
+// Input rows of the tile (tile row r = input row y0*S - pt + r) of all Nif channels into the IB_R x IB_C
+// banks at row R = i*tiy + r, column pl + x.  One burst per channel, or one for all channels when the
+// tile spans the whole input height.  Padding is never stored (the window masks it).
+static void cgap_load_input(const LayerDesc &L, const CgapConvTile &t, const beat_t *fmap_in, cgap_ibuf_t ibuf) {
+    const int rpb = cgap_cdiv(L.nix, CGAP_V), cbw = cgap_cdiv(L.nix + L.pl + L.pr, CGAP_IB_C);
     const int tiy = (t.toy - 1) * L.sh + L.kh, top = t.y0 * L.sh - L.pt;
-    const int lo = top < 0 ? 0 : top, hi = cgap_min(L.niy, top + tiy);
-    const int rlo = lo - top, rhi = hi - top;  // tile rows [rlo, rhi) come from DRAM
-CGAP_LABEL(LI_C)
-    for (int i = 0; i < L.nif; i++) {
+    const int lo = cgap_max(top, 0), hi = cgap_min(L.niy, top + tiy);
+    const bool whole = lo == 0 && hi == L.niy;
+    const int segments = whole ? 1 : L.nif, beats = (whole ? L.nif : 1) * (hi - lo) * rpb;
+CGAP_LABEL(LI_SEG)
+    for (int sg = 0; sg < segments; sg++) {
         CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_CH)
-        // Padding, made on chip: whole rows outside the image, the pl + pr edge words of image rows.
-        const int edge = L.pl + L.pr, npad = (tiy - (rhi - rlo)) * pw + (rhi - rlo) * edge;
-        int r = rlo == 0 && edge == 0 ? rhi : 0, c = 0;  // rows without padding words are skipped
-    CGAP_LABEL(LI_PAD)
-        for (int k = 0; k < npad; k++) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_IPAD)
+        const beat_t *src = fmap_in + L.in_off + (sg * L.niy + lo) * rpb;
+        int i = sg, r = lo - top, q = 0;  // channel, tile row, beat within the row
+        CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
+    CGAP_LABEL(LI_BURST)
+        for (int k = 0; k < beats; k++) {
+            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_IBEATS)
             CGAP_PRAGMA(HLS PIPELINE II=1)
-            const bool image_row = r >= rlo && r < rhi;
-            const int R = i * tiy + r, col = image_row && c >= L.pl ? c + L.nix : c;
-            ibuf[R % CGAP_IB_R][col % CGAP_IB_C][(R / CGAP_IB_R) * cbw + col / CGAP_IB_C] = 0;
-            if (++c == (image_row ? edge : pw)) {
-                c = 0;
-                if (++r == rlo && edge == 0) r = rhi;
-            }
-        }
-        const act_t *src = fmap_in + L.in_off + (i * L.niy + lo) * L.nix;
-        r = rlo;
-        c = L.pl;
-CGAP_LABEL(LI_BURST)
-        for (int k = 0; k < (hi - lo) * L.nix; k++) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_ISEG)
-            CGAP_PRAGMA(HLS PIPELINE II=1)
-            CGAP_COUNT_RD_A(li);
-            const int R = i * tiy + r;
-            ibuf[R % CGAP_IB_R][c % CGAP_IB_C][(R / CGAP_IB_R) * cbw + c / CGAP_IB_C] = src[k];
-            if (++c == L.pl + L.nix) {
-                c = L.pl;
-                r++;
-            }
-        }
-    }
-}
-
-// Residual tile [f][y][x] (toy rows of tof channels, one burst per channel) into rbuf.
-static void cgap_load_residual(const LayerDesc &L, int li, const CgapConvTile &t, const act_t *fmap_in,
-                               act_t rbuf[CGAP_RBUF_WORDS]) {
-CGAP_LABEL(LR_F)
-    for (int f = 0; f < t.tof; f++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_TOF)
-        const act_t *src = fmap_in + L.res_off + ((t.f0 + f) * L.noy + t.y0) * L.nox;
-    CGAP_LABEL(LR_BURST)
-        for (int k = 0; k < t.toy * L.nox; k++) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_OSEG)
-            CGAP_PRAGMA(HLS PIPELINE II=1)
-            CGAP_COUNT_RD_A(li);
-            rbuf[f * t.toy * L.nox + k] = src[k];
-        }
-    }
-}
-
-// Load stage of a conv tile step: weights (first row tile of an output-channel tile), input, residual.
-static void cgap_conv_load(const LayerDesc &L, int li, const CgapConvTile &t, const act_t *fmap_in,
-                           const wgt_t *wmem, act_t ibuf[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH],
-                           act_t rbuf[CGAP_RBUF_WORDS], wgt_t wbuf[CGAP_POF][CGAP_WBUF_DEPTH],
-                           acc_t bbuf[CGAP_POF][CGAP_BBUF_DEPTH]) {
-    if (!t.valid) return;
-    if (t.wload) cgap_load_weights(L, li, t, wmem, wbuf, bbuf);
-    cgap_load_input(L, li, t, fmap_in, ibuf);
-    if (L.has_res) cgap_load_residual(L, li, t, fmap_in, rbuf);
-}
-
-// One Pof x Poy x Pox block of outputs: bias, the II=1 MAC pipeline over (i, ky, kx),
-// then residual add, requantisation and ReLU into obuf[f][y][x] (tile coordinates), one per cycle.
-static void cgap_conv_block(const LayerDesc &L, int li, const CgapConvTile &t, int of, int oy, int ox,
-                            const act_t ibuf[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH],
-                            const act_t rbuf[CGAP_RBUF_WORDS], const wgt_t wbuf[CGAP_POF][CGAP_WBUF_DEPTH],
-                            const acc_t bbuf[CGAP_POF][CGAP_BBUF_DEPTH], act_t obuf[CGAP_OBUF_WORDS]) {
-    acc_t acc[CGAP_POF][CGAP_POY][CGAP_POX];
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=acc complete dim=0)
-    const int fq = of / CGAP_POF, fb = cgap_cdiv(t.tof, CGAP_POF);
-CGAP_LABEL(INIT)
-    for (int pf = 0; pf < CGAP_POF; pf++)
-        for (int py = 0; py < CGAP_POY; py++)
-            for (int px = 0; px < CGAP_POX; px++) {
+            CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
+            const beat_t b = src[k];
+            const int row = i * tiy + r;
+        CGAP_LABEL(LI_LANES)
+            for (int j = 0; j < CGAP_V; j++) {
                 CGAP_PRAGMA(HLS UNROLL)
-                acc[pf][py][px] = of + pf < t.tof ? bbuf[pf][fq] : acc_t(0);
+                const int x = q * CGAP_V + j, c = x + L.pl;
+                if (x < L.nix) ibuf[row % CGAP_IB_R][c % CGAP_IB_C][(row / CGAP_IB_R) * cbw + c / CGAP_IB_C] = cgap_act_word(b, j);
             }
-    const int steps = L.nif * L.kh * L.kw;
-    const int tiy = (t.toy - 1) * L.sh + L.kh, pw = L.nix + L.pl + L.pr, cbw = cgap_cdiv(pw, CGAP_IB_C);
-    int i = 0, ky = 0, kx = 0;
-CGAP_LABEL(MAC)
-    for (int s = 0; s < steps; s++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_STEPS)
-        CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_ITER(li);
-        act_t win[CGAP_POY][CGAP_POX];
-        cgap_window<CGAP_IB_R, CGAP_IB_C, CGAP_IBUF_DEPTH>(ibuf, i * tiy + oy * L.sh + ky, ox * L.sw + kx, L.sh, L.sw,
-                                                          L.nif * tiy, pw, cbw, win);
-    CGAP_LABEL(MAC_F)
-        for (int pf = 0; pf < CGAP_POF; pf++) {
-            const wgt_t w = wbuf[pf][s * fb + fq];
-        CGAP_LABEL(MAC_Y)
-            for (int py = 0; py < CGAP_POY; py++)
-            CGAP_LABEL(MAC_X)
-                for (int px = 0; px < CGAP_POX; px++) {
-                    CGAP_PRAGMA(HLS UNROLL)
-                    if (of + pf < t.tof && oy + py < t.toy && ox + px < L.nox) acc[pf][py][px] += w * win[py][px];
-                }
-        }
-        if (++kx == L.kw) {
-            kx = 0;
-            if (++ky == L.kh) {
-                ky = 0;
-                i++;
-            }
-        }
-    }
-CGAP_LABEL(BLOCK_OUT)
-    for (int pf = 0; pf < CGAP_POF; pf++)
-        for (int py = 0; py < CGAP_POY; py++)
-            for (int px = 0; px < CGAP_POX; px++) {
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                const int f = of + pf, y = oy + py, x = ox + px;
-                if (f < t.tof && y < t.toy && x < L.nox) {
-                    const int o = (f * t.toy + y) * L.nox + x;
-                    acc_t a = acc[pf][py][px];
-                    if (L.has_res) a += cgap_align(rbuf[o], L.res_shift);
-                    obuf[o] = cgap_requant(a, L.out_shift, L.relu != 0, li);
+            if (++q == rpb) {
+                q = 0;
+                if (++r == hi - top) {
+                    r = lo - top;
+                    i++;
                 }
             }
-}
-
-// Compute stage of a conv tile step: the (of, oy, ox) blocks of the tile.
-static void cgap_conv_compute(const LayerDesc &L, int li, const CgapConvTile &t,
-                              const act_t ibuf[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH], const act_t rbuf[CGAP_RBUF_WORDS],
-                              const wgt_t wbuf[CGAP_POF][CGAP_WBUF_DEPTH], const acc_t bbuf[CGAP_POF][CGAP_BBUF_DEPTH],
-                              act_t obuf[CGAP_OBUF_WORDS]) {
-    if (!t.valid) return;
-CGAP_LABEL(B_F)
-    for (int of = 0; of < t.tof; of += CGAP_POF) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FBLOCKS)
-    CGAP_LABEL(B_Y)
-        for (int oy = 0; oy < t.toy; oy += CGAP_POY) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
-        CGAP_LABEL(B_X)
-            for (int ox = 0; ox < L.nox; ox += CGAP_POX) {
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
-                cgap_conv_block(L, li, t, of, oy, ox, ibuf, rbuf, wbuf, bbuf, obuf);
-            }
         }
+        CGAP_BURST_END(CGAP_PORT_FMAP_RD);
     }
 }
 
-// Store stage: per output row, the fused kernel == stride pool (1x1 when none) over the window
-// rows into a row buffer, then one burst of the row to DRAM.
-static void cgap_conv_store(const LayerDesc &L, int li, const CgapConvTile &t, const act_t obuf[CGAP_OBUF_WORDS],
-                            act_t *fmap_out) {
-    if (!t.valid) return;
-    const int rows = t.toy / L.pkh, cols = L.nox / L.pkw, win = L.pkh * L.pkw;
-    act_t best[CGAP_MAX_OCOLS];
-    acc_t sum[CGAP_MAX_OCOLS];
-CGAP_LABEL(ST_F)
-    for (int f = 0; f < t.tof; f++) {
+// Residual tile (toy rows of tof channels, at conv-output resolution) into rbuf[f % Pof][x % NB][...]:
+// one burst per channel, or one for the tile when it spans the whole height.
+static void cgap_load_residual(const LayerDesc &L, const CgapConvTile &t, const beat_t *fmap_in, cgap_rbuf_t rbuf) {
+    const int rpb = cgap_cdiv(L.nox, CGAP_V), obw = cgap_cdiv(L.nox, CGAP_NB);
+    const bool whole = t.toy == L.noy;
+    const int segments = whole ? 1 : t.tof, beats = (whole ? t.tof : 1) * t.toy * rpb;
+CGAP_LABEL(LR_SEG)
+    for (int sg = 0; sg < segments; sg++) {
         CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_TOF)
-    CGAP_LABEL(ST_Y)
-        for (int r = 0; r < rows; r++) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_OROWS)
-            int ky = 0, kx = 0, c = 0;
-        CGAP_LABEL(ST_POOL)
-            for (int n = 0; n < win * cols; n++) {  // window position (ky, kx) outer, output column c inner
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_OROW)
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                const act_t v = obuf[(f * t.toy + r * L.pkh + ky) * L.nox + c * L.pkw + kx];
-                if (ky == 0 && kx == 0) {
-                    best[c] = v;
-                    sum[c] = v;
-                } else {
-                    if (v > best[c]) best[c] = v;
-                    sum[c] += v;
+        const beat_t *src = fmap_in + L.res_off + ((t.f0 + sg) * L.noy + t.y0) * rpb;
+        int f = sg, y = 0, q = 0;
+        CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
+    CGAP_LABEL(LR_BURST)
+        for (int k = 0; k < beats; k++) {
+            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_RBEATS)
+            CGAP_PRAGMA(HLS PIPELINE II=1)
+            CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
+            const beat_t b = src[k];
+            const int base = ((f / CGAP_POF) * L.toy + y) * obw;
+        CGAP_LABEL(LR_LANES)
+            for (int j = 0; j < CGAP_V; j++) {
+                CGAP_PRAGMA(HLS UNROLL)
+                const int x = q * CGAP_V + j;
+                if (x < L.nox) rbuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] = cgap_act_word(b, j);
+            }
+            if (++q == rpb) {
+                q = 0;
+                if (++y == t.toy) {
+                    y = 0;
+                    f++;
                 }
-                if (++c == cols) {
-                    c = 0;
-                    if (++kx == L.pkw) {
-                        kx = 0;
-                        ky++;
+            }
+        }
+        CGAP_BURST_END(CGAP_PORT_FMAP_RD);
+    }
+}
+
+// Load stage of a conv tile step: weights and biases (first row tile of an output-channel tile), input, residual.
+static void cgap_conv_load(const LayerDesc L, const CgapConvTile t, const beat_t *fmap_in, const beat_t *wmem,
+                           cgap_ibuf_t ibuf, cgap_rbuf_t rbuf, cgap_wbuf_t wbuf, cgap_bbuf_t bbuf) {
+    CGAP_PRAGMA(HLS INLINE off)
+    if (!t.valid) return;
+    if (t.wload) {
+        cgap_load_weights(L, t, wmem, wbuf);
+        cgap_load_biases(L, t, wmem, bbuf);
+    }
+    cgap_load_input(L, t, fmap_in, ibuf);
+    if (L.has_res) cgap_load_residual(L, t, fmap_in, rbuf);
+}
+
+// Compute stage: all Pof x Poy x Pox blocks of the tile in one flattened II=1 loop.  A block takes
+// len = max(steps, Poy*Pox) iterations: the MAC array accumulates for the first `steps` of them while the
+// previous block's held accumulators drain one (py, px) position per iteration through Pof requantisers
+// into obuf; one extra len-free drain of Poy*Pox iterations empties the last block.
+static void cgap_conv_compute(const LayerDesc L, int li, const CgapConvTile t, const cgap_ibuf_t ibuf,
+                              const cgap_rbuf_t rbuf, const cgap_wbuf_t wbuf, const cgap_bbuf_t bbuf, cgap_obuf_t obuf) {
+    CGAP_PRAGMA(HLS INLINE off)
+    if (!t.valid) return;
+    const int steps = L.nif * L.kh * L.kw, drain = CGAP_POY * CGAP_POX, len = cgap_max(steps, drain);
+    const int groups = cgap_cdiv(t.tof, CGAP_POF), yblocks = cgap_cdiv(t.toy, CGAP_POY);
+    const int xblocks = cgap_cdiv(L.nox, CGAP_POX), blocks = groups * yblocks * xblocks;
+    const int tiy = (t.toy - 1) * L.sh + L.kh, top = t.y0 * L.sh - L.pt;
+    const int rlo = cgap_max(top, 0) - top, rhi = cgap_min(L.niy, top + tiy) - top;
+    const int cbw = cgap_cdiv(L.nix + L.pl + L.pr, CGAP_IB_C), obw = cgap_cdiv(L.nox, CGAP_NB);
+    acc_t acc[CGAP_POF][CGAP_POY][CGAP_POX], held[CGAP_POF][CGAP_POY][CGAP_POX];
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=acc complete dim=0)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=held complete dim=0)
+    int s = 0, i = 0, ky = 0, kx = 0;             // iteration within the block, MAC step (channel, kernel row/col)
+    int g = 0, oy = 0, ox = 0, b = 0;             // block being accumulated: group, first row, first column, index
+    int hg = 0, hy = 0, hx = 0, dy = 0, dx = 0;   // held block and its drain position
+    bool draining = false;
+    CGAP_COUNT_LOOP(CGAP_COMPUTE);
+CGAP_LABEL(CONV_BLOCKS)
+    for (int k = 0; k < blocks * len + drain; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_CONV_ITERS)
+        CGAP_PRAGMA(HLS PIPELINE II=1)
+        CGAP_COUNT_CYCLE(CGAP_COMPUTE);
+        if (b < blocks && s < steps) {
+            CGAP_COUNT_ITER(li);
+            const int row = i * tiy;
+            act_t win[CGAP_POY][CGAP_POX];
+            cgap_window<CGAP_IB_R, CGAP_IB_C, CGAP_IBUF_DEPTH>(ibuf, row + oy * L.sh + ky, ox * L.sw + kx, L.sh, L.sw,
+                                                              row + rlo, row + rhi, L.pl, L.pl + L.nix, cbw, win);
+        CGAP_LABEL(MAC_F)
+            for (int pf = 0; pf < CGAP_POF; pf++) {
+                CGAP_PRAGMA(HLS UNROLL)
+                const wgt_t w = wbuf[pf][s * groups + g];
+            CGAP_LABEL(MAC_Y)
+                for (int py = 0; py < CGAP_POY; py++) {
+                    CGAP_PRAGMA(HLS UNROLL)
+                CGAP_LABEL(MAC_X)
+                    for (int px = 0; px < CGAP_POX; px++) {
+                        CGAP_PRAGMA(HLS UNROLL)
+                        const acc_t base = s == 0 ? bbuf[pf][g] : acc[pf][py][px];
+                        acc[pf][py][px] = base + w * win[py][px];
                     }
                 }
             }
-            act_t *dst = fmap_out + L.out_off + ((t.f0 + f) * L.ooy + t.y0 / L.pkh + r) * L.oox;
-        CGAP_LABEL(ST_BURST)
-            for (int x = 0; x < cols; x++) {
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_OCOLS)
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                CGAP_COUNT_WR(li);
-                dst[x] = L.pool == CGAP_POOL_AVG ? act_t(cgap_div_round(sum[x].to_int64(), win)) : best[x];
+            if (++kx == L.kw) {
+                kx = 0;
+                if (++ky == L.kh) {
+                    ky = 0;
+                    i++;
+                }
             }
         }
+        if (draining && s < drain) {
+            const int y = hy + dy, x = hx + dx;
+        CGAP_LABEL(DRAIN_F)
+            for (int pf = 0; pf < CGAP_POF; pf++) {
+                CGAP_PRAGMA(HLS UNROLL)
+                const int addr = (hg * L.toy + y) * obw + x / CGAP_NB;
+                if (hg * CGAP_POF + pf < t.tof && y < t.toy && x < L.nox) {
+                    acc_t a = held[pf][dy][dx];
+                    if (L.has_res) a += cgap_align(rbuf[pf][x % CGAP_NB][addr], L.res_shift);
+                    obuf[pf][x % CGAP_NB][addr] = cgap_requant(a, L.out_shift, L.relu != 0, li);
+                }
+            }
+            if (++dx == CGAP_POX) {
+                dx = 0;
+                dy++;
+            }
+        }
+        if (++s == len) {  // block boundary: hand the accumulators to the drain, move to the next block
+            s = 0;
+            i = 0;
+            draining = b < blocks;
+        CGAP_LABEL(HOLD_F)
+            for (int pf = 0; pf < CGAP_POF; pf++) {
+                CGAP_PRAGMA(HLS UNROLL)
+            CGAP_LABEL(HOLD_Y)
+                for (int py = 0; py < CGAP_POY; py++) {
+                    CGAP_PRAGMA(HLS UNROLL)
+                CGAP_LABEL(HOLD_X)
+                    for (int px = 0; px < CGAP_POX; px++) {
+                        CGAP_PRAGMA(HLS UNROLL)
+                        held[pf][py][px] = acc[pf][py][px];
+                    }
+                }
+            }
+            hg = g;
+            hy = oy;
+            hx = ox;
+            dy = dx = 0;
+            b++;
+            ox += CGAP_POX;
+            if (ox >= L.nox) {
+                ox = 0;
+                oy += CGAP_POY;
+                if (oy >= t.toy) {
+                    oy = 0;
+                    g++;
+                }
+            }
+        }
+    }
+}
+
+// Store stage: the tile's output rows, one burst per channel (or one for the tile when it spans the whole
+// height).  A beat is V output columns of one row; with a fused kernel == stride pool every beat takes
+// pkh*pkw iterations over the window (V max / sum registers), otherwise one.
+static void cgap_conv_store(const LayerDesc L, const CgapConvTile t, const cgap_obuf_t obuf, beat_t *fmap_out) {
+    CGAP_PRAGMA(HLS INLINE off)
+    if (!t.valid) return;
+    const int rpb = cgap_cdiv(L.oox, CGAP_V), obw = cgap_cdiv(L.nox, CGAP_NB), window = L.pkh * L.pkw;
+    const int orows = t.toy / L.pkh, orow0 = t.y0 / L.pkh;
+    const bool whole = t.toy == L.noy;
+    const int segments = whole ? 1 : t.tof, beats = (whole ? t.tof : 1) * orows * rpb;
+CGAP_LABEL(ST_SEG)
+    for (int sg = 0; sg < segments; sg++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_TOF)
+        beat_t *dst = fmap_out + L.out_off + ((t.f0 + sg) * L.ooy + orow0) * rpb;
+        act_t beat_best[CGAP_V];
+        acc_t beat_sum[CGAP_V];
+        CGAP_PRAGMA(HLS ARRAY_PARTITION variable=beat_best complete dim=0)
+        CGAP_PRAGMA(HLS ARRAY_PARTITION variable=beat_sum complete dim=0)
+        int f = sg, yo = 0, q = 0, wy = 0, wx = 0, w = 0, out = 0;
+        CGAP_BURST_BEGIN(CGAP_STORE, CGAP_PORT_FMAP_WR);
+    CGAP_LABEL(ST_BURST)
+        for (int k = 0; k < beats * window; k++) {
+            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_SITERS)
+            CGAP_PRAGMA(HLS PIPELINE II=1)
+            const int y = yo * L.pkh + wy, base = ((f / CGAP_POF) * L.toy + y) * obw;
+            beat_t b = 0;
+        CGAP_LABEL(ST_LANES)
+            for (int j = 0; j < CGAP_V; j++) {
+                CGAP_PRAGMA(HLS UNROLL)
+                const int xo = q * CGAP_V + j, x = xo * L.pkw + wx;
+                const act_t v = xo < L.oox ? obuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] : act_t(0);
+                beat_best[j] = w == 0 || v > beat_best[j] ? v : beat_best[j];
+                beat_sum[j] = (w == 0 ? acc_t(0) : beat_sum[j]) + v;
+                const act_t avg = cgap_div_recip(beat_sum[j], window, L.div_m, L.div_s);
+                cgap_put_act_word(b, j, xo >= L.oox ? act_t(0) : L.pool == CGAP_POOL_AVG ? avg : beat_best[j]);
+            }
+            if (w == window - 1) {
+                CGAP_COUNT_BEAT(CGAP_STORE, CGAP_PORT_FMAP_WR);
+                dst[out++] = b;
+            } else {
+                CGAP_COUNT_WAIT(CGAP_STORE);
+            }
+            if (++w == window) {
+                w = 0;
+                if (++q == rpb) {
+                    q = 0;
+                    if (++yo == orows) {
+                        yo = 0;
+                        f++;
+                    }
+                }
+            }
+            if (++wx == L.pkw) {
+                wx = 0;
+                if (++wy == L.pkh) wy = 0;
+            }
+        }
+        CGAP_BURST_END(CGAP_PORT_FMAP_WR);
     }
 }
 
 // One tile step: load tile ld, compute tile cp, store tile st; all arguments disjoint (see top).
-static void cgap_conv_step(const LayerDesc &L, int li, const CgapConvTile &ld, const CgapConvTile &cp,
-                           const CgapConvTile &st, const act_t *fmap_in, act_t *fmap_out, const wgt_t *wmem,
-                           act_t ld_i[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH], act_t ld_r[CGAP_RBUF_WORDS],
-                           wgt_t ld_w[CGAP_POF][CGAP_WBUF_DEPTH], acc_t ld_b[CGAP_POF][CGAP_BBUF_DEPTH],
-                           const act_t cp_i[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH], const act_t cp_r[CGAP_RBUF_WORDS],
-                           const wgt_t cp_w[CGAP_POF][CGAP_WBUF_DEPTH], const acc_t cp_b[CGAP_POF][CGAP_BBUF_DEPTH],
-                           act_t cp_o[CGAP_OBUF_WORDS], const act_t st_o[CGAP_OBUF_WORDS]) {
-    cgap_conv_load(L, li, ld, fmap_in, wmem, ld_i, ld_r, ld_w, ld_b);
+static void cgap_conv_step(const LayerDesc L, int li, const CgapConvTile ld, const CgapConvTile cp,
+                           const CgapConvTile st, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem,
+                           cgap_ibuf_t ld_i, cgap_rbuf_t ld_r, cgap_wbuf_t ld_w, cgap_bbuf_t ld_b, const cgap_ibuf_t cp_i,
+                           const cgap_rbuf_t cp_r, const cgap_wbuf_t cp_w, const cgap_bbuf_t cp_b, cgap_obuf_t cp_o,
+                           const cgap_obuf_t st_o) {
+    CGAP_PRAGMA(HLS INLINE off)
+    cgap_conv_load(L, ld, fmap_in, wmem, ld_i, ld_r, ld_w, ld_b);
     cgap_conv_compute(L, li, cp, cp_i, cp_r, cp_w, cp_b, cp_o);
-    cgap_conv_store(L, li, st, st_o, fmap_out);
+    cgap_conv_store(L, st, st_o, fmap_out);
 }
 
 // conv: tiles (f0 outer, y0 inner) through the load / compute / store ping-pong.  Input, residual
 // and output tiles swap with the tile parity; the weight tile with the output-channel tile parity.
-static void cgap_conv_layer(const LayerDesc &L, int li, const act_t *fmap_in, act_t *fmap_out, const wgt_t *wmem) {
-    static act_t ibuf0[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH], ibuf1[CGAP_IB_R][CGAP_IB_C][CGAP_IBUF_DEPTH];
-    static act_t rbuf0[CGAP_RBUF_WORDS], rbuf1[CGAP_RBUF_WORDS];
-    static wgt_t wbuf0[CGAP_POF][CGAP_WBUF_DEPTH], wbuf1[CGAP_POF][CGAP_WBUF_DEPTH];
-    static acc_t bbuf0[CGAP_POF][CGAP_BBUF_DEPTH], bbuf1[CGAP_POF][CGAP_BBUF_DEPTH];
-    static act_t obuf0[CGAP_OBUF_WORDS], obuf1[CGAP_OBUF_WORDS];
+static void cgap_conv_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem) {
+    static cgap_ibuf_t ibuf0, ibuf1;
+    static cgap_rbuf_t rbuf0, rbuf1;
+    static cgap_obuf_t obuf0, obuf1;
+    static cgap_wbuf_t wbuf0, wbuf1;
+    static cgap_bbuf_t bbuf0, bbuf1;
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=ibuf0 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=ibuf0 complete dim=2)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=ibuf1 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=ibuf1 complete dim=2)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=rbuf0 complete dim=1)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=rbuf0 complete dim=2)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=rbuf1 complete dim=1)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=rbuf1 complete dim=2)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=obuf0 complete dim=1)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=obuf0 complete dim=2)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=obuf1 complete dim=1)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=obuf1 complete dim=2)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=wbuf0 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=wbuf1 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=bbuf0 complete dim=1)
@@ -405,7 +597,7 @@ static void cgap_conv_layer(const LayerDesc &L, int li, const act_t *fmap_in, ac
     CgapConvTile ld = cgap_conv_tile(L, 0, 0, 0), cp = cgap_conv_none(), st = cgap_conv_none();
 CGAP_LABEL(C_STEPS)
     for (int s = 0; s < ntiles + 2; s++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=3 max=CGAP_MAX_TILES + 2)
+        CGAP_PRAGMA(HLS loop_tripcount min=3 max=CGAP_MAX_TILE_STEPS)
         const bool odd = s & 1, wodd = cp.kf & 1;  // cp computes from the weight copy of its f tile
         if (!odd && !wodd)
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf0, rbuf0, wbuf1, bbuf1, ibuf1, rbuf1, wbuf0,
@@ -419,6 +611,7 @@ CGAP_LABEL(C_STEPS)
         else
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf1, rbuf1, wbuf0, bbuf0, ibuf0, rbuf0, wbuf1,
                            bbuf1, obuf0, obuf1);
+        CGAP_COUNT_STEP(li);
         st = cp;
         cp = ld;
         ld = cgap_conv_next(L, ld);
@@ -436,36 +629,43 @@ struct CgapFlatTile {
     int valid, f0, tof;
 };
 
-// Burst of tof whole input planes (contiguous in DRAM) at src into the banked plane buffer, rows
-// shifted down by top and columns right by left (a pool's padding, never read by valid lanes).
-static void cgap_flat_load_planes(int li, const act_t *src, int tof, int h, int w, int top, int left,
-                                  cgap_fbuf_t buf) {
-    const int hp = h + top, cbw = cgap_cdiv(w + left, CGAP_FB_C);
-    int c = 0, y = 0, x = 0;
+// One burst of tof whole input planes (h rows of w words, rows padded to beats) into the banked plane
+// buffer, rows shifted down by top and columns right by left (a pool's padding, never read by valid lanes).
+static void cgap_flat_load_planes(const beat_t *src, int tof, int h, int w, int top, int left, cgap_fbuf_t buf) {
+    const int rpb = cgap_cdiv(w, CGAP_V), hp = h + top, cbw = cgap_cdiv(w + left, CGAP_FB_C);
+    int c = 0, y = 0, q = 0;
+    CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
 CGAP_LABEL(LF_BURST)
-    for (int k = 0; k < tof * h * w; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FSEG)
+    for (int k = 0; k < tof * h * rpb; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FBEATS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_RD_A(li);
-        const int R = (c / CGAP_POF) * hp + y + top, C = x + left;
-        buf[c % CGAP_POF][R % CGAP_FB_R][C % CGAP_FB_C][(R / CGAP_FB_R) * cbw + C / CGAP_FB_C] = src[k];
-        if (++x == w) {
-            x = 0;
+        CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
+        const beat_t b = src[k];
+        const int row = (c / CGAP_POF) * hp + y + top;
+    CGAP_LABEL(LF_LANES)
+        for (int j = 0; j < CGAP_V; j++) {
+            CGAP_PRAGMA(HLS UNROLL)
+            const int x = q * CGAP_V + j, col = x + left;
+            if (x < w) buf[c % CGAP_POF][row % CGAP_FB_R][col % CGAP_FB_C][(row / CGAP_FB_R) * cbw + col / CGAP_FB_C] = cgap_act_word(b, j);
+        }
+        if (++q == rpb) {
+            q = 0;
             if (++y == h) {
                 y = 0;
                 c++;
             }
         }
     }
+    CGAP_BURST_END(CGAP_PORT_FMAP_RD);
 }
 
-static void cgap_flat_load(const LayerDesc &L, int li, const CgapFlatTile &t, const act_t *fmap_in, cgap_fbuf_t a,
-                           cgap_fbuf_t b) {
+static void cgap_flat_load(const LayerDesc L, const CgapFlatTile t, const beat_t *fmap_in, cgap_fbuf_t a, cgap_fbuf_t b) {
+    CGAP_PRAGMA(HLS INLINE off)
     if (!t.valid) return;
-    const int plane = L.niy * L.nix;
-    cgap_flat_load_planes(li, fmap_in + L.in_off + t.f0 * plane, t.tof, L.niy, L.nix, L.kind == CGAP_KIND_POOL ? L.pt : 0,
-                          L.kind == CGAP_KIND_POOL ? L.pl : 0, a);
-    if (L.kind == CGAP_KIND_ADD) cgap_flat_load_planes(li, fmap_in + L.res_off + t.f0 * plane, t.tof, L.niy, L.nix, 0, 0, b);
+    const int plane = L.niy * cgap_cdiv(L.nix, CGAP_V);
+    const bool pool = L.kind == CGAP_KIND_POOL;
+    cgap_flat_load_planes(fmap_in + L.in_off + t.f0 * plane, t.tof, L.niy, L.nix, pool ? L.pt : 0, pool ? L.pl : 0, a);
+    if (L.kind == CGAP_KIND_ADD) cgap_flat_load_planes(fmap_in + L.res_off + t.f0 * plane, t.tof, L.niy, L.nix, 0, 0, b);
 }
 
 // Write one output word (c, y, x) of a tile into the banked output plane buffer (height ooy, width oox).
@@ -474,7 +674,8 @@ static void cgap_flat_put(const LayerDesc &L, cgap_fbuf_t o, int c, int y, int x
     o[c % CGAP_POF][R % CGAP_FB_R][x % CGAP_FB_C][(R / CGAP_FB_R) * cbw + x / CGAP_FB_C] = v;
 }
 
-// One block of a standalone pool: Pof x Poy x Pox outputs, window positions in the II=1 pipeline.
+// One block of a standalone pool: Pof x Poy x Pox outputs, window positions in the II=1 pipeline, then
+// the block written out one output per cycle.
 static void cgap_pool_block(const LayerDesc &L, int li, const CgapFlatTile &t, int of, int oy, int ox,
                             const cgap_fbuf_t a, cgap_fbuf_t o) {
     acc_t sum[CGAP_POF][CGAP_POY][CGAP_POX];
@@ -484,29 +685,36 @@ static void cgap_pool_block(const LayerDesc &L, int li, const CgapFlatTile &t, i
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=best complete dim=0)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=count complete dim=0)
 CGAP_LABEL(PB_INIT)
-    for (int pf = 0; pf < CGAP_POF; pf++)
-        for (int py = 0; py < CGAP_POY; py++)
+    for (int pf = 0; pf < CGAP_POF; pf++) {
+        CGAP_PRAGMA(HLS UNROLL)
+        for (int py = 0; py < CGAP_POY; py++) {
+            CGAP_PRAGMA(HLS UNROLL)
             for (int px = 0; px < CGAP_POX; px++) {
                 CGAP_PRAGMA(HLS UNROLL)
                 sum[pf][py][px] = 0;
                 best[pf][py][px] = act_t(CGAP_ACT_MIN);
                 count[pf][py][px] = 0;
             }
+        }
+    }
     const int hp = L.niy + L.pt, wp = L.nix + L.pl, cbw = cgap_cdiv(wp, CGAP_FB_C);
     const int nrows = cgap_cdiv(t.tof, CGAP_POF) * hp;
     int ky = 0, kx = 0;
+    CGAP_COUNT_LOOP(CGAP_COMPUTE);
 CGAP_LABEL(PB_WIN)
     for (int k = 0; k < L.kh * L.kw; k++) {
         CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WIN)
         CGAP_PRAGMA(HLS PIPELINE II=1)
         CGAP_COUNT_ITER(li);
+        CGAP_COUNT_CYCLE(CGAP_COMPUTE);
     CGAP_LABEL(PB_F)
         for (int pf = 0; pf < CGAP_POF; pf++) {
             CGAP_PRAGMA(HLS UNROLL)
             act_t win[CGAP_POY][CGAP_POX];
             cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], (of / CGAP_POF) * hp + oy * L.sh + ky,
-                                                              ox * L.sw + kx, L.sh, L.sw, nrows, wp, cbw, win);
-            for (int py = 0; py < CGAP_POY; py++)
+                                                              ox * L.sw + kx, L.sh, L.sw, 0, nrows, 0, wp, cbw, win);
+            for (int py = 0; py < CGAP_POY; py++) {
+                CGAP_PRAGMA(HLS UNROLL)
                 for (int px = 0; px < CGAP_POX; px++) {
                     CGAP_PRAGMA(HLS UNROLL)
                     const int y = (oy + py) * L.sh + ky - L.pt, x = (ox + px) * L.sw + kx - L.pl;
@@ -518,25 +726,34 @@ CGAP_LABEL(PB_WIN)
                         count[pf][py][px]++;
                     }
                 }
+            }
         }
         if (++kx == L.kw) {
             kx = 0;
             ky++;
         }
     }
+    CGAP_COUNT_LOOP(CGAP_COMPUTE);
+    int pf = 0, py = 0, px = 0;
 CGAP_LABEL(PB_OUT)
-    for (int pf = 0; pf < CGAP_POF; pf++)
-        for (int py = 0; py < CGAP_POY; py++)
-            for (int px = 0; px < CGAP_POX; px++) {
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                if (of + pf < t.tof && oy + py < L.ooy && ox + px < L.oox) {
-                    const int n = L.count_pad ? L.kh * L.kw : count[pf][py][px];
-                    act_t v = L.pool == CGAP_POOL_MAX ? best[pf][py][px]
-                                                      : act_t(cgap_div_round(sum[pf][py][px].to_int64(), n));
-                    if (L.relu && v < 0) v = 0;
-                    cgap_flat_put(L, o, of + pf, oy + py, ox + px, v);
-                }
+    for (int k = 0; k < CGAP_BLOCK_WORDS; k++) {
+        CGAP_PRAGMA(HLS PIPELINE II=1)
+        CGAP_COUNT_CYCLE(CGAP_COMPUTE);
+        if (of + pf < t.tof && oy + py < L.ooy && ox + px < L.oox) {
+            const int n = L.count_pad ? L.kh * L.kw : count[pf][py][px];
+            act_t v = L.pool == CGAP_POOL_MAX ? best[pf][py][px]
+                                              : cgap_div_recip(sum[pf][py][px], n, CGAP_RECIP_M[n], CGAP_RECIP_S[n]);
+            if (L.relu && v < 0) v = 0;
+            cgap_flat_put(L, o, of + pf, oy + py, ox + px, v);
+        }
+        if (++px == CGAP_POX) {
+            px = 0;
+            if (++py == CGAP_POY) {
+                py = 0;
+                pf++;
             }
+        }
+    }
 }
 
 // pool: for of, oy, ox blocks / window pipeline.
@@ -556,7 +773,8 @@ CGAP_LABEL(P_F)
     }
 }
 
-// gap: for of / Poy x Pox blocks of the input plane in the II=1 pipeline / divide.
+// gap: for of / Poy x Pox blocks of the input plane in the II=1 pipeline (one start per block row) /
+// Pof averages by reciprocal multiply.
 static void cgap_gap_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a, cgap_fbuf_t o) {
     const int cbw = cgap_cdiv(L.nix, CGAP_FB_C), nrows = cgap_cdiv(t.tof, CGAP_POF) * L.niy;
 CGAP_LABEL(G_F)
@@ -572,34 +790,41 @@ CGAP_LABEL(G_F)
     CGAP_LABEL(G_Y)
         for (int by = 0; by < L.niy; by += CGAP_POY) {
             CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
+            CGAP_COUNT_LOOP(CGAP_COMPUTE);
         CGAP_LABEL(G_X)
             for (int bx = 0; bx < L.nix; bx += CGAP_POX) {
                 CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
                 CGAP_PRAGMA(HLS PIPELINE II=1)
                 CGAP_COUNT_ITER(li);
+                CGAP_COUNT_CYCLE(CGAP_COMPUTE);
             CGAP_LABEL(G_LANES)
                 for (int pf = 0; pf < CGAP_POF; pf++) {
                     CGAP_PRAGMA(HLS UNROLL)
                     act_t win[CGAP_POY][CGAP_POX];
                     cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], (of / CGAP_POF) * L.niy + by, bx, 1, 1,
-                                                                      nrows, L.nix, cbw, win);
-                    for (int py = 0; py < CGAP_POY; py++)
+                                                                      0, nrows, 0, L.nix, cbw, win);
+                    for (int py = 0; py < CGAP_POY; py++) {
+                        CGAP_PRAGMA(HLS UNROLL)
                         for (int px = 0; px < CGAP_POX; px++) {
                             CGAP_PRAGMA(HLS UNROLL)
                             if (of + pf < t.tof && by + py < L.niy && bx + px < L.nix) sum[pf] += win[py][px];
                         }
+                    }
                 }
             }
         }
+        CGAP_COUNT_LOOP(CGAP_COMPUTE);
     CGAP_LABEL(G_OUT)
         for (int pf = 0; pf < CGAP_POF; pf++) {
             CGAP_PRAGMA(HLS PIPELINE II=1)
-            if (of + pf < t.tof) cgap_flat_put(L, o, of + pf, 0, 0, act_t(cgap_div_round(sum[pf].to_int64(), L.niy * L.nix)));
+            CGAP_COUNT_CYCLE(CGAP_COMPUTE);
+            if (of + pf < t.tof) cgap_flat_put(L, o, of + pf, 0, 0, cgap_div_recip(sum[pf], L.niy * L.nix, L.div_m, L.div_s));
         }
     }
 }
 
-// add: for of, oy, ox blocks (one II=1 iteration each): align both, requantise, ReLU.
+// add: for of, oy, ox blocks (one II=1 iteration each, one pipeline start per block row): align both,
+// requantise, ReLU.
 static void cgap_add_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a,
                           const cgap_fbuf_t b, cgap_fbuf_t o) {
     const int cbw = cgap_cdiv(L.nox, CGAP_FB_C), nrows = cgap_cdiv(t.tof, CGAP_POF) * L.noy;
@@ -609,20 +834,23 @@ CGAP_LABEL(A_F)
     CGAP_LABEL(A_Y)
         for (int oy = 0; oy < L.noy; oy += CGAP_POY) {
             CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
+            CGAP_COUNT_LOOP(CGAP_COMPUTE);
         CGAP_LABEL(A_X)
             for (int ox = 0; ox < L.nox; ox += CGAP_POX) {
                 CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
                 CGAP_PRAGMA(HLS PIPELINE II=1)
                 CGAP_COUNT_ITER(li);
+                CGAP_COUNT_CYCLE(CGAP_COMPUTE);
             CGAP_LABEL(A_LANES)
                 for (int pf = 0; pf < CGAP_POF; pf++) {
                     CGAP_PRAGMA(HLS UNROLL)
                     const int r0 = (of / CGAP_POF) * L.noy + oy;
                     act_t va[CGAP_POY][CGAP_POX], vb[CGAP_POY][CGAP_POX], out[CGAP_POY][CGAP_POX];
                     bool mask[CGAP_POY][CGAP_POX];
-                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], r0, ox, 1, 1, nrows, L.nox, cbw, va);
-                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(b[pf], r0, ox, 1, 1, nrows, L.nox, cbw, vb);
-                    for (int py = 0; py < CGAP_POY; py++)
+                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], r0, ox, 1, 1, 0, nrows, 0, L.nox, cbw, va);
+                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(b[pf], r0, ox, 1, 1, 0, nrows, 0, L.nox, cbw, vb);
+                    for (int py = 0; py < CGAP_POY; py++) {
+                        CGAP_PRAGMA(HLS UNROLL)
                         for (int px = 0; px < CGAP_POX; px++) {
                             CGAP_PRAGMA(HLS UNROLL)
                             mask[py][px] = of + pf < t.tof && oy + py < L.noy && ox + px < L.nox;
@@ -632,6 +860,7 @@ CGAP_LABEL(A_F)
                                 out[py][px] = cgap_requant(s, L.out_shift, L.relu != 0, li);
                             }
                         }
+                    }
                     cgap_window_write<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(o[pf], r0, ox, cbw, out, mask);
                 }
             }
@@ -639,44 +868,58 @@ CGAP_LABEL(A_F)
     }
 }
 
-static void cgap_flat_compute(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a,
+static void cgap_flat_compute(const LayerDesc L, int li, const CgapFlatTile t, const cgap_fbuf_t a,
                               const cgap_fbuf_t b, cgap_fbuf_t o) {
+    CGAP_PRAGMA(HLS INLINE off)
     if (!t.valid) return;
     if (L.kind == CGAP_KIND_POOL) cgap_pool_tile(L, li, t, a, o);
     else if (L.kind == CGAP_KIND_GAP) cgap_gap_tile(L, li, t, a, o);
     else cgap_add_tile(L, li, t, a, b, o);
 }
 
-// Store stage: the tile's tof output planes are contiguous in DRAM: one burst.
-static void cgap_flat_store(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t o, act_t *fmap_out) {
+// Store stage: the tile's tof output planes are contiguous in DRAM: one burst, V columns of a row a beat.
+static void cgap_flat_store(const LayerDesc L, const CgapFlatTile t, const cgap_fbuf_t o, beat_t *fmap_out) {
+    CGAP_PRAGMA(HLS INLINE off)
     if (!t.valid) return;
-    act_t *dst = fmap_out + L.out_off + t.f0 * L.ooy * L.oox;
-    const int cbw = cgap_cdiv(L.oox, CGAP_FB_C);
-    int c = 0, y = 0, x = 0;
+    const int rpb = cgap_cdiv(L.oox, CGAP_V), cbw = cgap_cdiv(L.oox, CGAP_FB_C);
+    beat_t *dst = fmap_out + L.out_off + t.f0 * L.ooy * rpb;
+    int c = 0, y = 0, q = 0;
+    CGAP_BURST_BEGIN(CGAP_STORE, CGAP_PORT_FMAP_WR);
 CGAP_LABEL(SF_BURST)
-    for (int k = 0; k < t.tof * L.ooy * L.oox; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FOSEG)
+    for (int k = 0; k < t.tof * L.ooy * rpb; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FOBEATS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_WR(li);
-        const int R = (c / CGAP_POF) * L.ooy + y;
-        dst[k] = o[c % CGAP_POF][R % CGAP_FB_R][x % CGAP_FB_C][(R / CGAP_FB_R) * cbw + x / CGAP_FB_C];
-        if (++x == L.oox) {
-            x = 0;
+        CGAP_COUNT_BEAT(CGAP_STORE, CGAP_PORT_FMAP_WR);
+        const int row = (c / CGAP_POF) * L.ooy + y;
+        beat_t b = 0;
+    CGAP_LABEL(SF_LANES)
+        for (int j = 0; j < CGAP_V; j++) {
+            CGAP_PRAGMA(HLS UNROLL)
+            const int x = q * CGAP_V + j;
+            const act_t v = x < L.oox ? o[c % CGAP_POF][row % CGAP_FB_R][x % CGAP_FB_C][(row / CGAP_FB_R) * cbw + x / CGAP_FB_C]
+                                      : act_t(0);
+            cgap_put_act_word(b, j, v);
+        }
+        dst[k] = b;
+        if (++q == rpb) {
+            q = 0;
             if (++y == L.ooy) {
                 y = 0;
                 c++;
             }
         }
     }
+    CGAP_BURST_END(CGAP_PORT_FMAP_WR);
 }
 
-static void cgap_flat_step(const LayerDesc &L, int li, const CgapFlatTile &ld, const CgapFlatTile &cp,
-                           const CgapFlatTile &st, const act_t *fmap_in, act_t *fmap_out, cgap_fbuf_t ld_a,
+static void cgap_flat_step(const LayerDesc L, int li, const CgapFlatTile ld, const CgapFlatTile cp,
+                           const CgapFlatTile st, const beat_t *fmap_in, beat_t *fmap_out, cgap_fbuf_t ld_a,
                            cgap_fbuf_t ld_b, const cgap_fbuf_t cp_a, const cgap_fbuf_t cp_b, cgap_fbuf_t cp_o,
                            const cgap_fbuf_t st_o) {
-    cgap_flat_load(L, li, ld, fmap_in, ld_a, ld_b);
+    CGAP_PRAGMA(HLS INLINE off)
+    cgap_flat_load(L, ld, fmap_in, ld_a, ld_b);
     cgap_flat_compute(L, li, cp, cp_a, cp_b, cp_o);
-    cgap_flat_store(L, li, st, st_o, fmap_out);
+    cgap_flat_store(L, st, st_o, fmap_out);
 }
 
 static CgapFlatTile cgap_flat_tile(const LayerDesc &L, int f0) {
@@ -688,7 +931,7 @@ static CgapFlatTile cgap_flat_tile(const LayerDesc &L, int f0) {
 }
 
 // pool / gap / add: channel tiles through the same load / compute / store ping-pong as conv.
-static void cgap_flat_layer(const LayerDesc &L, int li, const act_t *fmap_in, act_t *fmap_out) {
+static void cgap_flat_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out) {
     static cgap_fbuf_t fa0, fa1, fb0, fb1, fo0, fo1;
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa0 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa0 complete dim=2)
@@ -713,9 +956,10 @@ static void cgap_flat_layer(const LayerDesc &L, int li, const act_t *fmap_in, ac
     CgapFlatTile ld = cgap_flat_tile(L, 0), cp = cgap_flat_tile(L, L.nof), st = cp;
 CGAP_LABEL(F_STEPS)
     for (int s = 0; s < ntiles + 2; s++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=3 max=CGAP_MAX_FTILES + 2)
+        CGAP_PRAGMA(HLS loop_tripcount min=3 max=CGAP_MAX_FTILE_STEPS)
         if (s & 1) cgap_flat_step(L, li, ld, cp, st, fmap_in, fmap_out, fa1, fb1, fa0, fb0, fo0, fo1);
         else cgap_flat_step(L, li, ld, cp, st, fmap_in, fmap_out, fa0, fb0, fa1, fb1, fo1, fo0);
+        CGAP_COUNT_STEP(li);
         st = cp;
         cp = ld;
         ld = cgap_flat_tile(L, ld.valid ? ld.f0 + L.tof : L.nof);
@@ -724,7 +968,7 @@ CGAP_LABEL(F_STEPS)
 
 // Dispatch one row of the layer table.  fmap_in and fmap_out are the same DRAM region behind two
 // m_axi ports (reads, writes); a layer never writes a tensor it reads.
-static void cgap_run_layer(const LayerDesc &L, int li, const act_t *fmap_in, act_t *fmap_out, const wgt_t *wmem) {
+static void cgap_run_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem) {
     if (L.kind == CGAP_KIND_CONV) cgap_conv_layer(L, li, fmap_in, fmap_out, wmem);
     else cgap_flat_layer(L, li, fmap_in, fmap_out);
 }

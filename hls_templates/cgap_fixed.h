@@ -34,52 +34,40 @@ typedef ap_int<CGAP_WEIGHT_BITS> wgt_t;       // weights (and bias words) in the
 typedef ap_int<CGAP_ACC_BITS> acc_t;          // MAC accumulators: wrap like two's complement
 typedef ap_int<CGAP_ACC_BITS + 2> wide_t;     // headroom for rounding and alignment
 typedef ap_uint<CGAP_WEIGHT_BITS> wbits_t;
+typedef ap_uint<CGAP_PORT_BITS> beat_t;       // one beat of an m_axi port
 
 static const int CGAP_ACT_MAX = (1 << (CGAP_ACT_BITS - 1)) - 1;
 static const int CGAP_ACT_MIN = -(1 << (CGAP_ACT_BITS - 1));
 
 // Instrumentation (C-sim only), per engine layer: II=1 pipeline iterations, saturation events and
-// DRAM words moved (weight-port reads, feature-map reads, feature-map writes).
+// DRAM beats moved (weight-port reads, feature-map reads, feature-map writes); cycles: cgap_engine.h.
 #ifndef __SYNTHESIS__
 extern unsigned long long cgap_iterations[CGAP_NUM_LAYERS];
 extern unsigned long long cgap_saturations[CGAP_NUM_LAYERS];
 extern unsigned long long cgap_dram_read_w[CGAP_NUM_LAYERS];
 extern unsigned long long cgap_dram_read_a[CGAP_NUM_LAYERS];
 extern unsigned long long cgap_dram_write[CGAP_NUM_LAYERS];
+extern unsigned long long cgap_cycles[CGAP_NUM_LAYERS];
+extern unsigned long long cgap_compute_cycles[CGAP_NUM_LAYERS];
 #define CGAP_COUNT_ITER(l) (cgap_iterations[(l)]++)
 #define CGAP_COUNT_SAT(l) (cgap_saturations[(l)]++)
-#define CGAP_COUNT_RD_W(l) (cgap_dram_read_w[(l)]++)
-#define CGAP_COUNT_RD_A(l) (cgap_dram_read_a[(l)]++)
-#define CGAP_COUNT_WR(l) (cgap_dram_write[(l)]++)
 #else
 #define CGAP_COUNT_ITER(l) ((void)(l))
 #define CGAP_COUNT_SAT(l) ((void)(l))
-#define CGAP_COUNT_RD_W(l) ((void)(l))
-#define CGAP_COUNT_RD_A(l) ((void)(l))
-#define CGAP_COUNT_WR(l) ((void)(l))
 #endif
 
 // x * 2^-s rounded half-up: ((x >> (s-1)) + 1) >> 1 for s > 0, x << -s otherwise.
 static inline wide_t cgap_shift_round(wide_t x, int s) {
     if (s > 0) {
-        wide_t t = x >> (s - 1);
+        wide_t t = x >> (unsigned)(s - 1);
         t += 1;
         return t >> 1;
     }
-    return x << (-s);
+    return x << (unsigned)(-s);
 }
 
 // Move a value s bits up into the accumulator's binary point (round down when s < 0).
 static inline wide_t cgap_align(wide_t v, int s) { return cgap_shift_round(v, -s); }
-
-// floor((2x + n) / 2n): x / n rounded half-up, n > 0.
-static inline long long cgap_div_round(long long x, long long n) {
-    const long long a = 2 * x + n;
-    const long long b = 2 * n;
-    long long q = a / b;
-    if (a % b != 0 && a < 0) q -= 1;
-    return q;
-}
 
 // Requantise an accumulator: round-shift, saturate to act_t, optional ReLU; counts saturations
 // (with ReLU only positive overflows count: negative ones become 0 either way).

@@ -97,6 +97,6 @@ def test_export_prints_budget_and_project_resource_lines(ckpt, tmp_path, capsys)
     summary = json.loads(out[0])
     budget, project = (line for line in out if line.startswith("resources on "))
     assert "(estimate, HwConfig budget)" in budget and "(estimate, this project's buffers)" in project
-    assert set(summary["buffers"]) == {"IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_WORDS",
-                                       "RBUF_WORDS", "FB_R", "FB_C", "FBUF_DEPTH"}
+    assert set(summary["buffers"]) == {"IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH",
+                                       "RBUF_DEPTH", "FB_R", "FB_C", "FBUF_DEPTH"}
     assert project.endswith("fits")

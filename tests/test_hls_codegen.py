@@ -96,11 +96,15 @@ def test_every_loop_has_a_constant_or_tripcount_bound(make, hw):
 
 
 def _arrays(code: str, values: dict[str, int]) -> dict[str, list[int]]:
-    """Return every array declared with constant dimensions (typedef'd plane buffers resolved) -> its dims."""
-    arrays = {name: [values[d] for d in re.findall(r"\[(\w+)\]", dims)] for name, dims in DECL.findall(code)}
-    for names in re.findall(r"cgap_fbuf_t ([\w, ]+);", code):
+    """Return every array declared with constant dimensions (typedef'd tile buffers resolved) -> its dims.
+
+    Subscripts by a name that is no size constant (e.g. ``beats[CGAP_PORT_FMAP_RD]``) are accesses, not
+    declarations, and are skipped."""
+    arrays = {name: [values[d] for d in re.findall(r"\[(\w+)\]", dims)] for name, dims in DECL.findall(code)
+              if all(d in values for d in re.findall(r"\[(\w+)\]", dims))}
+    for typedef, names in re.findall(r"\b(cgap_\w+_t) ([\w, ]+);", code):
         for name in names.split(","):
-            arrays[name.strip()] = arrays["cgap_fbuf_t"]
+            arrays[name.strip()] = arrays[typedef]
     return arrays
 
 
@@ -124,18 +128,28 @@ def test_array_partitions_within_tool_limits(make, hw):
     # The conv input tile: Poy x Pox lanes read distinct banks at every stride the network uses.
     strides = [r["sh"] for r in c.program.rows if r["kind"] == 0]
     assert banks["ibuf0"] == banks["ibuf1"] == values["CGAP_IB_R"] * values["CGAP_IB_C"]
-    assert values["CGAP_IB_R"] >= h.poy * max(strides) and values["CGAP_IB_C"] >= h.pox
-    assert banks["wbuf0"] == banks["wbuf1"] == h.pof and banks["acc"] == h.macs
+    assert values["CGAP_IB_R"] >= h.poy * max(strides) and values["CGAP_IB_C"] >= max(h.pox, values["CGAP_V"])
+    assert banks["wbuf0"] == banks["wbuf1"] == h.pof and banks["acc"] == banks["held"] == h.macs
+    # The conv output tile: one bank per lane for the write-out, NB >= V column banks for a store beat.
+    assert banks["obuf0"] == banks["rbuf1"] == h.pof * values["CGAP_NB"] and values["CGAP_NB"] >= values["CGAP_V"]
+    pool_widths = [r["pkw"] for r in c.program.rows if r["kind"] == 0]
+    assert all(np.gcd(values["CGAP_NB"], w) == 1 for w in pool_widths if w > 1)
     assert banks["fa0"] == h.pof * values["CGAP_FB_R"] * values["CGAP_FB_C"]
-    assert int(values["CGAP_MAX_STEPS"]) == max(r["nif"] * r["kh"] * r["kw"] for r in c.program.rows if r["kind"] == 0)
+    groups = [-(-r["tof"] // h.pof) for r in c.program.rows if r["kind"] == 0]
+    steps = [r["nif"] * r["kh"] * r["kw"] for r in c.program.rows if r["kind"] == 0]
+    assert values["CGAP_WBUF_DEPTH"] == max(g * n for g, n in zip(groups, steps, strict=True))
 
 
 def test_ping_pong_steps_call_load_compute_store_unconditionally():
     code = _strip_comments(_plan()[0]["firmware/cgap_engine.h"])
     for kind in ("conv", "flat"):
         body = code.split(f"static void cgap_{kind}_step(")[1].split("\n}\n")[0]
-        calls = re.findall(r"^\s+(\w+)\(", body, flags=re.M)
+        calls = [c for c in re.findall(r"^\s+(\w+)\(", body, flags=re.M) if c != "CGAP_PRAGMA"]
         assert calls == [f"cgap_{kind}_load", f"cgap_{kind}_compute", f"cgap_{kind}_store"], calls
+        # The step and its stages stay separate functions, so HLS schedules the three calls concurrently.
+        for function in (f"cgap_{kind}_step", *calls):
+            head = code.split(f"static void {function}(")[1].split("\n}\n")[0]
+            assert "CGAP_PRAGMA(HLS INLINE off)" in head, function
         assert "if (" not in body
         assert f"ALLOCATION function instances=cgap_{kind}_step limit=1" in code
 
@@ -167,12 +181,26 @@ def test_render_is_deterministic_and_strict():
 
 
 def test_weight_image_layout():
-    plan, c = _plan()
-    words = np.frombuffer(plan["data/weights.bin"], dtype="<i2")
+    """Weights [group][step][lane] with each step's Pof lanes padded to whole beats, then the biases: per group
+    Pof slots of a power-of-two words (low word first), padded to whole beats; offsets in beats."""
+    hw = PRESETS["zcu102-16b"]                    # Pof 16, 128-bit port: 8 words a beat, bias 48 bits = 3 words
+    plan, c = _plan(hw=hw)
+    words = np.frombuffer(plan["data/weights.bin"], dtype="<i2").astype(np.int64)
+    assert words.size == c.program.weights.size and words.size % 8 == 0
     first = next(r for r in c.program.rows if r["kind"] == 0)
     lq = c.spec.layers[c.layers[0].name]
-    assert np.array_equal(words[first["w_off"]:first["w_off"] + lq.weight.size], lq.weight.reshape(-1))
-    assert words.size == c.program.weights.size
+    nof, steps = lq.weight.shape[0], int(np.prod(lq.weight.shape[1:]))
+    w = lq.weight.reshape(nof, steps)
+    start = first["w_off"] * 8
+    for f in range(nof):
+        for step in range(steps):
+            # group f // 16, its row `step` of 16 lane words (16 is a multiple of 8: no row padding here)
+            assert words[start + (f // 16) * steps * 16 + step * 16 + f % 16] == w[f, step]
+    bias_start = first["b_off"] * 8
+    assert bias_start == start + -(-nof // 16) * steps * 16
+    for f in range(nof):
+        low, mid, high = words[bias_start + 64 * (f // 16) + 4 * (f % 16):][:3]
+        assert (low & 0xFFFF) | (mid & 0xFFFF) << 16 | high << 32 == lq.bias[f]
 
 
 def test_write_plan_is_atomic(tmp_path):

@@ -116,20 +116,20 @@ def test_bank_cost_is_register_lutram_or_block_ram_by_size():
 
 def test_generated_buffers_follow_the_engine_partition_pragmas():
     hw = _hw(4, 3, 8)
-    g = dict(IB_R=6, IB_C=4, IBUF_DEPTH=50, WBUF_DEPTH=90, BBUF_DEPTH=2, OBUF_WORDS=700, RBUF_WORDS=1,
+    g = dict(IB_R=6, IB_C=4, IBUF_DEPTH=50, WBUF_DEPTH=90, BBUF_DEPTH=2, NB=5, OBUF_DEPTH=700, RBUF_DEPTH=1,
              FB_R=3, FB_C=4, FBUF_DEPTH=1)
     assert set(g) == set(GEOMETRY_KEYS)
     assert generated_buffers(g, hw) == {
-        "input": (48, 50, 16), "weight": (16, 90, 16), "bias": (16, 2, 48), "output": (2, 700, 16),
-        "residual": (2, 1, 16), "planes": (6 * 8 * 3 * 4, 1, 16)}
+        "input": (48, 50, 16), "weight": (16, 90, 16), "bias": (16, 2, 48), "output": (2 * 8 * 5, 700, 16),
+        "residual": (2 * 8 * 5, 1, 16), "planes": (6 * 8 * 3 * 4, 1, 16)}
     r = estimate_generated(hw, DEVICES["xczu9eg"], g)
     # input: 800-bit banks -> LUTRAM ceil(50/64)*ceil(16/3)*4 = 24 LUTs each; weight 1,440 bits -> 1 RAMB18 each;
-    # bias 96 bits -> LUTRAM 1*16*4 = 64; output 11,200 bits -> 1 block each (1Kx18 holds 700 words);
-    # residual and planes: one word per bank -> registers
-    assert r.detail["bram"] == {"input": 0, "weight": 16, "bias": 0, "output": 2, "residual": 0, "planes": 0,
+    # bias 96 bits -> LUTRAM 1*16*4 = 64; output 11,200 bits -> 1 block each (1Kx18 holds 700 words) in each of
+    # the Pof x NB = 40 banks of both copies; residual and planes: one word per bank -> registers
+    assert r.detail["bram"] == {"input": 0, "weight": 16, "bias": 0, "output": 80, "residual": 0, "planes": 0,
                                 "axi": 4}
     assert r.detail["lut"]["lutram"] == 48 * 24 + 16 * 64
-    assert r.detail["ff"]["buffer_registers"] == 2 * 16 + 576 * 16
+    assert r.detail["ff"]["buffer_registers"] == 80 * 16 + 576 * 16
     base = estimate(hw, DEVICES["xczu9eg"])
     assert r.used["dsp"] == base.used["dsp"] and r.detail["lut"]["mac"] == base.detail["lut"]["mac"]
 

@@ -51,7 +51,8 @@ def _make(project: Path, target: str, opt: str, timeout: float) -> subprocess.Co
 def run_csim(project: Path, opt: str = "-O2", timeout: float = 3600.0) -> CsimResult:
     """Build (g++ -Wall -Wextra -Werror) and run the C-simulation of ``project``; return its result.
 
-    Raises :class:`CsimError` when the build fails; a run that finds mismatches returns returncode 1.
+    Raises :class:`CsimError` when the build fails or the run times out; a run that finds mismatches returns
+    returncode 1, one that crashed a negative signal number.
     """
     project = Path(project)
     t0 = time.perf_counter()
@@ -60,8 +61,18 @@ def run_csim(project: Path, opt: str = "-O2", timeout: float = 3600.0) -> CsimRe
     if build.returncode != 0:
         tail = (build.stderr or build.stdout).strip().splitlines()[-15:]
         raise CsimError(f"C-simulation build failed in {project}: " + " | ".join(tail))
-    run = _make(project, "csim", opt, timeout)
+    run = _run_binary(project, timeout)
     t2 = time.perf_counter()
     stats_path = project / "tb_data" / "csim_stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.is_file() and run.returncode in (0, 1) else {}
     return CsimResult(run.returncode, run.stdout + run.stderr, stats, t1 - t0, t2 - t1)
+
+
+def _run_binary(project: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run the built testbench (what ``make csim`` runs) so its own exit status comes back: 0 bit-exact,
+    1 mismatches, 2 bad test data, negative a signal (a crash)."""
+    binary = project / "build" / "csim"
+    try:
+        return subprocess.run([str(binary), str(project)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CsimError(f"C-simulation {binary} exceeded {timeout:.0f} s") from None

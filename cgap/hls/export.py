@@ -12,12 +12,13 @@ import numpy as np
 from cgap.errors import CgapError
 from cgap.fixed_point import to_fixed, to_float
 from cgap.golden import GoldenResult, quantize_input, run_golden
-from cgap.hls.csim import run_csim
+from cgap.hls.csim import CsimError, run_csim
 from cgap.hls.program import Program, build_program
 from cgap.hls.render import BuildPlan, raw_bytes, render
 from cgap.hls.write import write_plan
 from cgap.ir import INPUT, Network, executor
 from cgap.passes.quantize import QuantSpec, quantize
+from fpga_model import dram
 from fpga_model.engine_sim import simulate_layer
 from fpga_model.hw import HwConfig
 from fpga_model.resources import GEOMETRY_KEYS
@@ -75,21 +76,35 @@ def _top1(logits: np.ndarray) -> np.ndarray:
     return np.asarray(logits).reshape(len(logits), -1).argmax(axis=1)
 
 
-def _dram_bytes(layer: EngineLayer, hw: HwConfig, row: dict) -> dict:
-    """Return the DRAM bytes C-sim moved for one layer (words counted by the engine) and the simulator's."""
+def _layer_check(layer: EngineLayer, hw: HwConfig, row: dict) -> dict:
+    """Return one layer's C-sim counts next to the simulator's: DRAM bytes (beats moved x port bytes) and cycles."""
     sim = simulate_layer(layer, hw)
-    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
-    return {"dram_bytes": [row["dram_read_weight_words"] * wgt, row["dram_read_act_words"] * act,
-                           row["dram_write_words"] * act],
-            "sim_dram_bytes": [sim.dram_read_weight_bytes, sim.dram_read_act_bytes, sim.dram_write_bytes]}
+    beat = dram.port_bytes(hw)
+    return {"dram_bytes": [row["dram_read_weight_beats"] * beat, row["dram_read_act_beats"] * beat,
+                           row["dram_write_beats"] * beat],
+            "sim_dram_bytes": [sim.dram_read_weight_bytes, sim.dram_read_act_bytes, sim.dram_write_bytes],
+            "cycles": row["cycles"], "sim_cycles": sim.cycles,
+            "compute_cycles": row["compute_cycles"], "sim_compute_cycles": sim.compute_cycles}
+
+
+def _read_outputs(project: Path, csim, shape: tuple[int, ...], bits: int) -> np.ndarray:
+    """Return the C-sim outputs, or raise :class:`CsimError` naming the binary, its exit status and the log
+    when the run crashed or wrote no (or truncated) output."""
+    path = project / "tb_data" / "csim_out.bin"
+    raw = np.fromfile(path, dtype=f"<i{bits // 8}").astype(np.int64) if path.is_file() else np.zeros(0, np.int64)
+    if csim.returncode not in (0, 1) or raw.size != int(np.prod(shape)):
+        log = project / "tb_data" / "csim.log"
+        log.write_text(csim.output)
+        raise CsimError(f"C-simulation {project / 'build' / 'csim'} exited with status {csim.returncode} "
+                        f"and wrote {raw.size} of {int(np.prod(shape))} output words; its output is in {log}")
+    return raw.reshape(shape)
 
 
 def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: GoldenResult, project: Path,
                    float_logits: np.ndarray, labels: np.ndarray | None) -> dict:
     """Return the verify.json content from the C-sim outputs and stats."""
-    raw = np.fromfile(project / "tb_data" / "csim_out.bin", dtype=f"<i{hw.act_bits // 8}").astype(np.int64)
-    got = raw.reshape(yq.shape) if raw.size == yq.size else None
-    bit_exact = bool(got is not None and csim.returncode == 0 and np.array_equal(got, yq))
+    got = _read_outputs(project, csim, yq.shape, hw.act_bits)
+    bit_exact = bool(csim.returncode == 0 and np.array_equal(got, yq))
     fixed = _top1(to_float(yq, c.spec.tensor_frac[c.program.output_tensor]))
     ref = _top1(float_logits)
     layers = []
@@ -97,12 +112,16 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
         layers.append({"name": layer.name, "kind": layer.kind, "iterations": row["iterations"],
                        "expected_iterations": compute_iterations(layer, hw), "saturations": row["saturations"],
                        "outputs": len(yq) * int(np.prod(layer.conv_out)),  # values that can saturate
-                       "golden_saturations": golden.saturations[layer.name], **_dram_bytes(layer, hw, row)})
+                       "golden_saturations": golden.saturations[layer.name], **_layer_check(layer, hw, row)})
+        layers[-1]["cycles_match"] = layers[-1]["cycles"] == layers[-1]["sim_cycles"]
+    complete = bool(layers) and len(layers) == len(c.layers) and bool(csim.stats.get("iterations_constant"))
     report = {
         "bit_exact": bit_exact, "images": len(yq), "top1_agreement": float(np.mean(fixed == ref)),
-        "iterations_match": bool(layers) and all(r["iterations"] == r["expected_iterations"] for r in layers)
-        and bool(csim.stats.get("iterations_constant")),
-        "dram_bytes_match": bool(layers) and all(r["dram_bytes"] == r["sim_dram_bytes"] for r in layers),
+        "iterations_match": complete and all(r["iterations"] == r["expected_iterations"] for r in layers),
+        "dram_bytes_match": complete and all(r["dram_bytes"] == r["sim_dram_bytes"] for r in layers),
+        "cycles_match": complete and all(r["cycles_match"] and r["compute_cycles"] == r["sim_compute_cycles"]
+                                         for r in layers),
+        "cycles": sum(r["cycles"] for r in layers), "sim_cycles": sum(r["sim_cycles"] for r in layers),
         "compile_s": round(csim.compile_s, 3), "csim_s": round(csim.run_s, 3),
         "csim_s_per_image": round(csim.run_s / len(yq), 4), "layers": layers,
     }
@@ -136,7 +155,7 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
         _add_verify_data(plan, xq, yq, hw.act_bits)
     project = write_plan(plan, Path(out_dir) / name)
     summary = {"project": str(project), "engine_layers": len(c.layers), "weight_words": int(c.program.weights.size),
-               "fmap_words": c.program.fmap_words, "export_s": round(time.perf_counter() - t0, 3),
+               "fmap_beats": c.program.fmap_beats, "export_s": round(time.perf_counter() - t0, 3),
                "buffers": {k: int(c.program.constants[k]) for k in GEOMETRY_KEYS}}
     if verify_images is None:
         return summary

@@ -1,6 +1,8 @@
 """The engine program: layer table rows, DRAM layout and buffer sizes, prepared for the templates.
 
 Everything the templates print comes from here as plain ints and strings; templates never compute.
+DRAM layout and banking rules live in :mod:`fpga_model.layout` (shared with the simulator); DRAM
+offsets in the layer table are in beats of the m_axi ports.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cgap.errors import CgapError
+from cgap.fixed_point import division_bits, reciprocal
 from cgap.ir import INPUT
 from cgap.passes.quantize import QuantSpec
+from fpga_model import dram, layout
+from fpga_model.engine_sim import PIPELINE_DEPTH
 from fpga_model.hw import HwConfig
-from fpga_model.schedule import EngineLayer, bias_words, tiles
+from fpga_model.schedule import EngineLayer, tiles
 
 KIND_CODES: dict[str, int] = {"conv": 0, "pool": 1, "gap": 2, "add": 3}
 """Engine layer kinds -> the CGAP_KIND_* codes of the layer table."""
@@ -25,68 +30,119 @@ POOL_CODES: dict[str | None, int] = {None: 0, "max": 1, "avg": 2}
 LAYER_FIELDS: tuple[str, ...] = (
     "kind", "relu", "pool", "count_pad", "has_res", "in_off", "out_off", "res_off", "w_off", "b_off",
     "nif", "niy", "nix", "nof", "noy", "nox", "ooy", "oox", "kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr",
-    "pkh", "pkw", "toy", "tof", "in_shift", "res_shift", "out_shift",
+    "pkh", "pkw", "toy", "tof", "in_shift", "res_shift", "out_shift", "div_m", "div_s",
 )
 """Fields of the C ``LayerDesc`` struct, in order (the struct is rendered from this tuple)."""
+
+FIELD_TYPES: dict[str, str] = {"div_m": "unsigned long long"}
+"""C types of the fields that are not ``int``."""
 
 
 @dataclass(frozen=True)
 class Program:
-    """A network compiled for the engine: table rows, DRAM layout, weight image, sizing constants."""
+    """A network compiled for the engine: table rows, DRAM layout (beats), weight image, sizing constants."""
 
     name: str
     layers: list[EngineLayer]
     rows: list[dict[str, int]]
-    offsets: dict[str, int]
-    fmap_words: int
-    weights: np.ndarray          # int64 words, each within weight_bits (two's complement)
-    bias_words: int
+    offsets: dict[str, int]      # engine tensor -> first beat in the feature-map region
+    fmap_beats: int
+    weights: np.ndarray          # int64 words, each within weight_bits (two's complement), whole beats
     constants: dict[str, int]
+    recip_rom: list[tuple[int, int]]   # (m, s) of x / n for n = 0 .. MAX_WIN (standalone average pools)
     input_tensor: str
     output_tensor: str
-    input_words: int
-    output_words: int
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+
+    @property
+    def input_words(self) -> int:
+        """Return the words of one input image (dense CHW, as the testbench files hold it)."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def output_words(self) -> int:
+        """Return the words of one output (dense CHW)."""
+        return int(np.prod(self.output_shape))
 
 
-def _fmap_layout(layers: list[EngineLayer], input_words: int) -> tuple[dict[str, int], int]:
-    """Return (offset of every engine tensor in the feature-map DRAM region, total words)."""
-    offsets, top = {INPUT: 0}, input_words
+def _fmap_layout(layers: list[EngineLayer], input_shape: tuple[int, int, int], hw: HwConfig) -> tuple[dict[str, int], int]:
+    """Return (first beat of every engine tensor in the feature-map region, total beats): padded rows."""
+    v = layout.act_lanes(hw)
+    offsets, top = {INPUT: 0}, layout.tensor_words(input_shape, hw) // v
     for layer in layers:
         offsets[layer.output] = top
-        top += int(np.prod(layer.out_shape))
+        top += layout.tensor_words(layer.out_shape, hw) // v
     return offsets, top
 
 
 def _bias_split(bias: np.ndarray, hw: HwConfig) -> np.ndarray:
     """Return (Nof, bias_words) signed weight words, low word first, of accumulator-wide biases."""
-    nb, w = bias_words(hw), hw.weight_bits
+    nb, w = layout.bias_words(hw), hw.weight_bits
     b = np.asarray(bias, dtype=np.int64)
     words = np.stack([(b >> np.int64(k * w)) & ((1 << w) - 1) for k in range(nb)], axis=1)
     return np.where(words >= 1 << (w - 1), words - (1 << w), words)
 
 
+def conv_weight_words(weight: np.ndarray, hw: HwConfig) -> np.ndarray:
+    """Return a layer's weights (Nof, Nif, kh, kw) in image order [group][step][lane] (layout module doc)."""
+    nof, steps = weight.shape[0], int(np.prod(weight.shape[1:]))
+    groups = math.ceil(nof / hw.pof)
+    image = np.zeros((groups * hw.pof, steps), dtype=np.int64)
+    image[:nof] = weight.reshape(nof, steps)
+    lanes = image.reshape(groups, hw.pof, steps).transpose(0, 2, 1)
+    padded = np.zeros((groups, steps, layout.weight_row_words(hw)), dtype=np.int64)
+    padded[:, :, :hw.pof] = lanes
+    return padded.reshape(-1)
+
+
+def conv_bias_words(bias: np.ndarray, hw: HwConfig) -> np.ndarray:
+    """Return a layer's biases in image order: per Pof group, bias_slot_words words a lane, groups padded."""
+    nof, nb, slot = len(bias), layout.bias_words(hw), layout.bias_slot_words(hw)
+    groups = math.ceil(nof / hw.pof)
+    slots = np.zeros((groups * hw.pof, slot), dtype=np.int64)
+    slots[:nof, :nb] = _bias_split(bias, hw)
+    out = np.zeros((groups, layout.bias_group_words(hw)), dtype=np.int64)
+    out[:, :hw.pof * slot] = slots.reshape(groups, hw.pof * slot)
+    return out.reshape(-1)
+
+
 def _weight_image(layers: list[EngineLayer], spec: QuantSpec, hw: HwConfig) -> tuple[np.ndarray, dict]:
-    """Return (the weight DRAM image, {layer: (w_off, b_off)}): per conv layer weights [f][i][ky][kx], then biases."""
+    """Return (the weight DRAM image in words, {layer: (w_off, b_off) in beats}): per conv layer weights, biases."""
+    vw = layout.weight_lanes(hw)
     parts, offsets, top = [], {}, 0
     for layer in layers:
         lq = spec.layers[layer.name]
         if layer.kind != "conv":
             offsets[layer.name] = (0, 0)
             continue
-        w = lq.weight.reshape(-1)
-        b = _bias_split(lq.bias, hw).reshape(-1)
-        offsets[layer.name] = (top, top + w.size)
+        w = conv_weight_words(lq.weight, hw)
+        b = conv_bias_words(lq.bias, hw)
+        offsets[layer.name] = (top // vw, (top + w.size) // vw)
         parts += [w, b]
         top += w.size + b.size
-    image = np.concatenate(parts) if parts else np.zeros(1, dtype=np.int64)
+    image = np.concatenate(parts) if parts else np.zeros(vw, dtype=np.int64)
     return image.astype(np.int64), offsets
 
 
-def _row(layer: EngineLayer, spec: QuantSpec, offsets: dict[str, int], woff: tuple[int, int]) -> dict[str, int]:
+def fixed_divisor(layer: EngineLayer) -> int:
+    """Return the constant divisor of a layer's average (fused avg pool area, GAP plane, count_include_pad
+    window), or 0 when it has none."""
+    if layer.kind == "conv" and layer.pool == "avg":
+        return layer.pool_kernel[0] * layer.pool_kernel[1]
+    if layer.kind == "gap":
+        return layer.in_shape[1] * layer.in_shape[2]
+    return 0
+
+
+def _row(layer: EngineLayer, spec: QuantSpec, offsets: dict[str, int], woff: tuple[int, int],
+         div_bits: int) -> dict[str, int]:
     lq = spec.layers[layer.name]
     nif, niy, nix = layer.in_shape
     nof, noy, nox = layer.conv_out
     pkh, pkw = layer.pool_kernel if layer.kind == "conv" and layer.pool else (1, 1)
+    divisor = fixed_divisor(layer)
+    div_m, div_s = reciprocal(divisor, div_bits) if divisor else (0, 0)
     return dict(
         kind=KIND_CODES[layer.kind], relu=int(layer.relu), pool=POOL_CODES[layer.pool],
         count_pad=int(layer.count_include_pad), has_res=int(layer.residual is not None),
@@ -95,74 +151,97 @@ def _row(layer: EngineLayer, spec: QuantSpec, offsets: dict[str, int], woff: tup
         nif=nif, niy=niy, nix=nix, nof=nof, noy=noy, nox=nox, ooy=layer.out_shape[1], oox=layer.out_shape[2],
         kh=layer.kernel[0], kw=layer.kernel[1], sh=layer.stride[0], sw=layer.stride[1],
         pt=layer.pads[0], pl=layer.pads[1], pb=layer.pads[2], pr=layer.pads[3], pkh=pkh, pkw=pkw,
-        toy=layer.toy, tof=layer.tof, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift)
+        toy=layer.toy, tof=layer.tof, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift,
+        div_m=div_m, div_s=div_s)
 
 
-def _bank_factors(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig, kinds: tuple[str, ...]) -> tuple[int, int]:
-    """Return (row, column) bank counts of a banked tile buffer: Poy (Pox) times the largest stride of ``kinds``."""
-    strides = [(r["sh"], r["sw"]) for lay, r in zip(layers, rows, strict=True) if lay.kind in kinds]
-    return hw.poy * max((s[0] for s in strides), default=1), hw.pox * max((s[1] for s in strides), default=1)
+def _max_stride(rows: list[dict[str, int]], layers: list[EngineLayer], kinds: tuple[str, ...], key: str) -> int:
+    return max((r[key] for lay, r in zip(layers, rows, strict=True) if lay.kind in kinds), default=1)
 
 
 def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
     """Return the banked tile buffers' shapes (see hls_templates/cgap_engine.h; each buffer exists twice).
 
     IB_R x IB_C banks of IBUF_DEPTH words (conv input tile), Pof x WBUF_DEPTH weights, Pof x BBUF_DEPTH
-    biases, OBUF_WORDS / RBUF_WORDS (conv output / residual tile), Pof x FB_R x FB_C banks of FBUF_DEPTH
-    (pool / gap / add input and output tiles).
+    biases, Pof x NB banks of OBUF_DEPTH / RBUF_DEPTH (conv output / residual tile), Pof x FB_R x FB_C
+    banks of FBUF_DEPTH (pool / gap / add input and output tiles).
     """
     cd, fb = lambda a, b: -(-a // b), lambda t: -(-t // hw.pof)  # noqa: E731
     pairs = list(zip(layers, rows, strict=True))
     conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
     flat = [(lay, r) for lay, r in pairs if lay.kind != "conv"]
-    ib_r, ib_c = _bank_factors(layers, rows, hw, ("conv",))
-    fb_r, fb_c = _bank_factors(layers, rows, hw, ("pool",))
+    ib_r = hw.poy * _max_stride(rows, layers, ("conv",), "sh")
+    ib_c = layout.input_column_banks(_max_stride(rows, layers, ("conv",), "sw"), hw)
+    fb_r = hw.poy * _max_stride(rows, layers, ("pool",), "sh")
+    fb_c = layout.input_column_banks(_max_stride(rows, layers, ("pool",), "sw"), hw)
+    nb = layout.output_banks((r["pkw"] for _, r in conv), hw)
     fdepth = []
     for lay, r in flat:
         top, left = (r["pt"], r["pl"]) if lay.kind == "pool" else (0, 0)
         fdepth += [cd(fb(r["tof"]) * (r["niy"] + top), fb_r) * cd(r["nix"] + left, fb_c),
                    cd(fb(r["tof"]) * r["ooy"], fb_r) * cd(r["oox"], fb_c)]
     steps = [r["nif"] * r["kh"] * r["kw"] for _, r in conv]
+    odepth = [fb(r["tof"]) * r["toy"] * cd(r["nox"], nb) for _, r in conv]
     return {
         "IB_R": ib_r, "IB_C": ib_c,
         "IBUF_DEPTH": max((cd(r["nif"] * lay.tiy, ib_r) * cd(r["nix"] + r["pl"] + r["pr"], ib_c) for lay, r in conv), default=1),
         "WBUF_DEPTH": max((st * fb(r["tof"]) for st, (_, r) in zip(steps, conv, strict=True)), default=1),
         "BBUF_DEPTH": max((fb(r["tof"]) for _, r in conv), default=1),
-        "OBUF_WORDS": max((r["toy"] * r["nox"] * r["tof"] for _, r in conv), default=1),
-        "RBUF_WORDS": max((r["toy"] * r["nox"] * r["tof"] for _, r in conv if r["has_res"]), default=1),
+        "NB": nb, "OBUF_DEPTH": max(odepth, default=1),
+        "RBUF_DEPTH": max((d for d, (_, r) in zip(odepth, conv, strict=True) if r["has_res"]), default=1),
         "FB_R": fb_r, "FB_C": fb_c, "FBUF_DEPTH": max(fdepth, default=1),
     }
 
 
-def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
-    """Return buffer geometry (words) and loop tripcount bounds, each at least 1."""
+def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
+    """Return the LOOP_TRIPCOUNT bounds of the engine's variable loops, maxima over the layer table (>= 1)."""
     pairs = list(zip(layers, rows, strict=True))
     conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
     flat = [r for lay, r in pairs if lay.kind != "conv"]
-    pw = lambda r: r["nix"] + r["pl"] + r["pr"]  # noqa: E731
+    v, vw = layout.act_lanes(hw), layout.weight_lanes(hw)
+    rpb = lambda w: layout.row_pitch(w, hw) // v  # noqa: E731
+    groups = lambda r: math.ceil(r["tof"] / hw.pof)  # noqa: E731
     steps = lambda r: r["nif"] * r["kh"] * r["kw"]  # noqa: E731
+    blocks = lambda r: groups(r) * math.ceil(r["toy"] / hw.poy) * math.ceil(r["nox"] / hw.pox)  # noqa: E731
+    drain = hw.poy * hw.pox
     c = {
-        "MAX_TOF": [r["tof"] for r in rows], "MAX_STEPS": [steps(r) for _, r in conv],
-        "MAX_CH": [r["nif"] for _, r in conv],
-        "MAX_WBURST": [r["tof"] * steps(r) for _, r in conv],
-        "MAX_BBURST": [r["tof"] * bias_words(hw) for _, r in conv],
-        "MAX_IPAD": [lay.tiy * pw(r) for lay, r in conv],
-        "MAX_ISEG": [min(lay.tiy, r["niy"]) * r["nix"] for lay, r in conv],
-        "MAX_OSEG": [r["toy"] * r["nox"] for _, r in conv],
-        "MAX_OROWS": [r["toy"] // r["pkh"] for _, r in conv],
-        "MAX_OROW": [r["nox"] * r["pkh"] for _, r in conv],
-        "MAX_OCOLS": [r["nox"] // r["pkw"] for _, r in conv],
+        "MAX_TOF": [r["tof"] for r in rows], "MAX_CH": [r["nif"] for _, r in conv],
+        "MAX_WBEATS": [groups(r) * layout.weight_group_words(steps(r), hw) // vw for _, r in conv],
+        "MAX_BBEATS": [groups(r) * layout.bias_group_words(hw) // vw for _, r in conv],
+        "MAX_IBEATS": [r["nif"] * min(lay.tiy, r["niy"]) * rpb(r["nix"]) for lay, r in conv],
+        "MAX_RBEATS": [r["tof"] * r["toy"] * rpb(r["nox"]) for _, r in conv if r["has_res"]],
+        "MAX_CONV_ITERS": [blocks(r) * max(steps(r), drain) + drain for _, r in conv],
+        "MAX_SITERS": [r["tof"] * r["toy"] // r["pkh"] * rpb(r["oox"]) * r["pkh"] * r["pkw"] for _, r in conv],
+        "MAX_TILE_STEPS": [len(tiles(r["nof"], r["tof"])) * len(tiles(r["noy"], r["toy"])) + 2 for _, r in conv],
+        "MAX_FTILE_STEPS": [len(tiles(r["nof"], r["tof"])) + 2 for r in flat],
         "MAX_WIN": [r["kh"] * r["kw"] for r in flat],
-        "MAX_TILES": [len(tiles(r["nof"], r["tof"])) * len(tiles(r["noy"], r["toy"])) for _, r in conv],
-        "MAX_FTILES": [len(tiles(r["nof"], r["tof"])) for r in flat],
-        "MAX_FBLOCKS": [math.ceil(r["tof"] / hw.pof) for r in rows],
+        "MAX_FBLOCKS": [groups(r) for r in rows],
         "MAX_YBLOCKS": [math.ceil(max(r["toy"], r["niy"], r["ooy"]) / hw.poy) for r in rows],
         "MAX_XBLOCKS": [math.ceil(max(r["nox"], r["nix"]) / hw.pox) for r in rows],
-        "MAX_FSEG": [r["tof"] * r["niy"] * r["nix"] for r in flat],
-        "MAX_FOSEG": [r["tof"] * r["ooy"] * r["oox"] for r in flat],
+        "MAX_FBEATS": [r["tof"] * r["niy"] * rpb(r["nix"]) for r in flat],
+        "MAX_FOBEATS": [r["tof"] * r["ooy"] * rpb(r["oox"]) for r in flat],
     }
-    consts = {k: max(v, default=1) or 1 for k, v in c.items()}
-    return consts | buffer_geometry(layers, rows, hw)
+    return {k: max(values, default=1) or 1 for k, values in c.items()}
+
+
+def _division(layers: list[EngineLayer], hw: HwConfig) -> tuple[int, list[tuple[int, int]]]:
+    """Return (magnitude bits of every division, the (m, s) ROM for standalone average pools' counts)."""
+    max_win = max((lay.kernel[0] * lay.kernel[1] for lay in layers if lay.kind == "pool"), default=1)
+    divisors = [fixed_divisor(lay) for lay in layers] + [max_win]
+    bits = division_bits(max(divisors), hw.act_bits)
+    return bits, [(0, 0)] + [reciprocal(n, bits) for n in range(1, max_win + 1)]
+
+
+def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig, div_bits: int,
+               rom: list[tuple[int, int]]) -> dict[str, int]:
+    """Return every CGAP_* constant of the config header but the network's sizes: lanes, layout, DRAM timing,
+    buffer geometry and loop tripcount bounds."""
+    m_bits = max([m.bit_length() for m, _ in rom] + [r["div_m"].bit_length() for r in rows] + [1])
+    lanes = {"V": layout.act_lanes(hw), "VW": layout.weight_lanes(hw), "WROW": layout.weight_row_words(hw),
+             "BSLOT": layout.bias_slot_words(hw), "BGROUP": layout.bias_group_words(hw),
+             "BIAS_WORDS": layout.bias_words(hw), "BLOCK_WORDS": hw.macs, "PIPELINE_DEPTH": PIPELINE_DEPTH,
+             "DIV_ABITS": div_bits, "DIV_MBITS": m_bits}
+    return lanes | dram.timing_constants(hw) | _tripcounts(layers, rows, hw) | buffer_geometry(layers, rows, hw)
 
 
 def build_program(name: str, layers: list[EngineLayer], spec: QuantSpec, hw: HwConfig, output: str) -> Program:
@@ -170,10 +249,11 @@ def build_program(name: str, layers: list[EngineLayer], spec: QuantSpec, hw: HwC
     if any(layer.toy <= 0 or layer.tof <= 0 for layer in layers):
         raise CgapError("build_program needs tiled layers (fpga_model.schedule.schedule)")
     shapes = {lay.output: lay.out_shape for lay in layers}
-    input_words = int(np.prod(next(lay.in_shape for lay in layers if lay.input == INPUT)))
-    offsets, fmap_words = _fmap_layout(layers, input_words)
+    input_shape = next(lay.in_shape for lay in layers if lay.input == INPUT)
+    offsets, fmap_beats = _fmap_layout(layers, input_shape, hw)
     image, woffs = _weight_image(layers, spec, hw)
-    rows = [_row(lay, spec, offsets, woffs[lay.name]) for lay in layers]
-    return Program(name=name, layers=layers, rows=rows, offsets=offsets, fmap_words=fmap_words, weights=image,
-                   bias_words=bias_words(hw), constants=_constants(layers, rows, hw), input_tensor=INPUT,
-                   output_tensor=output, input_words=input_words, output_words=int(np.prod(shapes[output])))
+    div_bits, rom = _division(layers, hw)
+    rows = [_row(lay, spec, offsets, woffs[lay.name], div_bits) for lay in layers]
+    return Program(name=name, layers=layers, rows=rows, offsets=offsets, fmap_beats=fmap_beats, weights=image,
+                   constants=_constants(layers, rows, hw, div_bits, rom), recip_rom=rom, input_tensor=INPUT,
+                   output_tensor=output, input_shape=input_shape, output_shape=shapes[output])

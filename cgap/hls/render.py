@@ -7,7 +7,8 @@ from importlib import resources
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from cgap.hls.program import KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
+from cgap.hls.program import FIELD_TYPES, KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
+from fpga_model import layout
 from cgap.passes.quantize import QuantSpec
 from fpga_model.hw import HwConfig
 
@@ -46,8 +47,13 @@ def _env() -> Environment:
                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
+def _cell(field: str, value: int) -> str:
+    """Return a layer-table value as C source (unsigned 64-bit fields get a ULL suffix)."""
+    return f"{value}ULL" if FIELD_TYPES.get(field) == "unsigned long long" else str(value)
+
+
 def _row_context(program: Program) -> list[dict]:
-    return [{"index": i, "name": lay.name, "kind": lay.kind, "cells": [row[f] for f in LAYER_FIELDS],
+    return [{"index": i, "name": lay.name, "kind": lay.kind, "cells": [_cell(f, row[f]) for f in LAYER_FIELDS],
              "in_shape": "×".join(map(str, lay.in_shape)), "out_shape": "×".join(map(str, lay.out_shape)),
              "tiles": f"({lay.toy}, {lay.tof})"}
             for i, (lay, row) in enumerate(zip(program.layers, program.rows, strict=True))]
@@ -55,17 +61,22 @@ def _row_context(program: Program) -> list[dict]:
 
 def context(program: Program, spec: QuantSpec, hw: HwConfig) -> dict:
     """Return every value the templates use, prepared as plain data."""
+    (in_c, in_h, in_w), (out_c, out_h, out_w) = program.input_shape, program.output_shape
     return {
         "name": program.name, "hw_name": hw.name, "project": f"cgap_{program.name}_prj", "part": hw.part,
         "clock_mhz": hw.clock_mhz, "clock_period_ns": f"{hw.clock_period_ns:.3f}", "port_bits": hw.dram.port_bits,
         "act_bits": hw.act_bits, "weight_bits": hw.weight_bits, "acc_bits": hw.acc_bits,
-        "bias_words": program.bias_words, "pox": hw.pox, "poy": hw.poy, "pof": hw.pof,
-        "ib_r": program.constants["IB_R"], "ib_c": program.constants["IB_C"],
-        "num_layers": len(program.layers), "fmap_words": program.fmap_words, "weight_words": int(program.weights.size),
+        "pox": hw.pox, "poy": hw.poy, "pof": hw.pof, "v": layout.act_lanes(hw), "vw": layout.weight_lanes(hw),
+        "ib_r": program.constants["IB_R"], "ib_c": program.constants["IB_C"], "nb": program.constants["NB"],
+        "num_layers": len(program.layers), "fmap_beats": program.fmap_beats,
+        "weight_words": int(program.weights.size), "weight_beats": int(program.weights.size) // layout.weight_lanes(hw),
         "input_offset": program.offsets[program.input_tensor], "input_words": program.input_words,
+        "input_c": in_c, "input_h": in_h, "input_w": in_w, "output_c": out_c, "output_h": out_h, "output_w": out_w,
         "output_offset": program.offsets[program.output_tensor], "output_words": program.output_words,
         "input_frac": spec.tensor_frac[program.input_tensor], "output_frac": spec.tensor_frac[program.output_tensor],
-        "constants": sorted(program.constants.items()), "fields": LAYER_FIELDS, "rows": _row_context(program),
+        "constants": sorted(program.constants.items()),
+        "fields": [(FIELD_TYPES.get(f, "int"), f) for f in LAYER_FIELDS], "rows": _row_context(program),
+        "recip_m": [m for m, _ in program.recip_rom], "recip_s": [s for _, s in program.recip_rom],
         "kind_codes": [(k.upper(), v) for k, v in KIND_CODES.items()],
         "pool_codes": [(str(k).upper() if k else "NONE", v) for k, v in POOL_CODES.items()],
         "layer_names": [lay.name for lay in program.layers],

@@ -133,7 +133,7 @@ def _conv_weights(net: Network, layer: EngineLayer) -> tuple[np.ndarray, np.ndar
     if op.kind == "BatchNorm" or (len(layer.nodes) > 1 and net.node(layer.nodes[1]).op.kind == "BatchNorm"):
         raise QuantError(f"layer {layer.name!r}: BatchNorm not folded")
     weight = np.asarray(op.weight, dtype=np.float64)
-    weight = weight.reshape(weight.shape[0], -1, 1, 1) if weight.ndim == 2 else weight
+    weight = weight.reshape(weight.shape[0], *layer.in_shape) if weight.ndim == 2 else weight
     bias = np.asarray(op.bias, dtype=np.float64) if op.bias is not None else np.zeros(weight.shape[0])
     return weight, bias
 
