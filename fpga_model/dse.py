@@ -48,7 +48,7 @@ from fpga_model.energy import mac_pj, sram_pj_per_64bit
 from fpga_model.engine_sim import simulate, simulate_layer
 from fpga_model.hw import DRAM_PJ_PER_BIT, EnergyConfig, HwConfig
 from fpga_model.report import totals
-from fpga_model.schedule import EngineLayer, buffer_use, compute_iterations, fuse, tile_candidates
+from fpga_model.schedule import EngineLayer, buffer_use, candidate_tilings, compute_iterations, fuse, tiling_key
 
 OBJECTIVES = ("latency", "energy", "edp")
 MIN_BUFFER_KIB = 4
@@ -219,18 +219,12 @@ class _LayerTables:
         return self.needs[key]
 
     def tilings(self, u: int, hw: HwConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return (toy, tof, needs) of layer ``u``'s candidate tilings in ``choose_tiles`` preference order."""
+        """Return (toy, tof, needs) of layer ``u``'s candidate tilings in ``choose_tiles`` preference order
+        (``schedule.tiling_key``: simulated cycles first, which no buffer size changes)."""
         lay = self.layers[u][0]
-        if lay.kind == "conv":
-            toys = tile_candidates(lay.conv_out[1], hw.poy, lay.pool_kernel[0])
-            tofs = tile_candidates(lay.conv_out[0], hw.pof)
-        else:
-            toys, tofs = [lay.out_shape[1]], tile_candidates(lay.out_shape[0], hw.pof)
-        toy = np.repeat(np.array(toys), len(tofs))
-        tof = np.tile(np.array(tofs), len(toys))
-        needs = self.needs_of(u, hw)[toy, tof]
-        order = np.lexsort((tof, toy, -toy * tof, needs[:, 3]))
-        return toy[order], tof[order], needs[order]
+        tilings = sorted(candidate_tilings(lay, hw), key=lambda tiling: tiling_key(lay, hw, *tiling))
+        toy, tof = np.array([t[0] for t in tilings]), np.array([t[1] for t in tilings])
+        return toy, tof, self.needs_of(u, hw)[toy, tof]
 
 
 def chosen_ranks(needs: np.ndarray, sizes: Sequence[Sequence[int]]) -> np.ndarray:
@@ -302,6 +296,7 @@ def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int], wanted: np.n
     ok = np.ones(dims, dtype=bool)
     for u, (_, count) in enumerate(ctx.tables.layers):
         toy, tof, needs = ctx.tables.tilings(u, hw)
+        ctx.sim_calls += len(toy)          # each candidate tiling was costed once to order them
         ranks = chosen_ranks(needs, sizes)
         ok &= ranks != _NONE
         costs = _layer_costs(ctx, u, hw, np.where(wanted & ok, ranks, _NONE), toy, tof)

@@ -18,126 +18,38 @@ Loop nest of a ``conv`` layer (Tox = Nox, Tif = Nif)::
     for f0 in range(0, Nof, Tof):                 # output-channel tiles (weights loaded once per f0)
       for y0 in range(0, Noy, Toy):               # output-row tiles (input rows Tiy = (Toy-1)*S + Nky)
         load input tile, [residual tile]
-        for of in range(0, tof, Pof):             # tof = min(Tof, Nof - f0)
-          for oy in range(0, toy, Poy):           # toy = min(Toy, Noy - y0)
-            for ox in range(0, Nox, Pox):
-              for i in range(Nif): for ky in range(Nky): for kx in range(Nkx):   # II=1 pipeline
-                  Pox*Poy*Pof MACs
-        store output tile (+residual, ReLU, pool)
+        for block (of, oy, ox) in Pof x Poy x Pox blocks of the tile:    # one flattened II=1 loop:
+          for s in range(max(steps, Poy*Pox)):    #   steps = Nif*Nky*Nkx MAC steps of this block
+            if s < steps: Pox*Poy*Pof MACs        #   and, at the same time, one (py, px) position of the
+            if s < Poy*Pox: write out block-1     #   previous block through Pof requantisers
+        write out the last block (Poy*Pox)
+        store output tile (+ fused pool: pkh*pkw cycles a beat)
 
 Loads and stores are ping-ponged: the (f0, y0) tiles are visited in this order, and tile step s
-loads tile s, computes tile s-1 and stores tile s-2.  DRAM words moved per tile (bursts):
-weights Tof*Nif*Nky*Nkx + Tof*bias_words (first row tile of each f0 only), the input rows of
-``input_rows`` (padding made on chip) for all Nif channels, Toy*Nox residual words per channel,
-and Toy*Nox/(pool area) output words per channel.  pool/gap/add layers tile output channels only:
-per tile they read the whole input planes of their channels (both operands for add) and write
-the output planes.
+loads tile s, computes tile s-1 and stores tile s-2.  DRAM beats moved per tile (:mod:`fpga_model.layout`
+pads rows, weight steps and bias groups to whole beats): the weights and biases of the tile's Pof groups
+(first row tile of each f0 only), the input rows of ``input_rows`` (padding made on chip) for all Nif
+channels, the residual rows and the (pooled) output rows.  pool/gap/add layers tile output channels only:
+per tile they read the whole input planes of their channels (both operands for add) and write the output
+planes.  The cycles of every stage are :mod:`fpga_model.cost`'s; the tile chooser picks the tiling of fewest
+cycles that fits the buffers.
 
-``compute_iterations`` is the total trip count of the II=1 body over all tiles.
+``compute_iterations`` is the total trip count of the MAC (or element-wise) step over all tiles.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
-from cgap.errors import CgapError
 from cgap.ir import INPUT, Network, ops
+from fpga_model.cost import layer_cycles
 from fpga_model.hw import HwConfig
+from fpga_model.loopnest import EngineLayer, ScheduleError, compute_iterations, input_rows, tiles
 
-
-class ScheduleError(CgapError):
-    """The network cannot run on the engine (unsupported op pattern, or a layer fits no tile)."""
-
-
-@dataclass(frozen=True)
-class EngineLayer:
-    """One entry of the engine's layer table.
-
-    Tensor names are IR node names (or ``"input"``); ``nodes`` lists the IR nodes fused here.
-    Shapes: input (Nif, Niy, Nix) before padding, output (Nof, Noy, Nox) after the fused pool;
-    ``conv_out`` is (Nof, Noy, Nox) of the MAC array before pooling.
-    """
-
-    name: str
-    kind: str
-    nodes: tuple[str, ...]
-    input: str
-    output: str
-    residual: str | None
-    in_shape: tuple[int, int, int]
-    conv_out: tuple[int, int, int]
-    out_shape: tuple[int, int, int]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
-    relu: bool = False
-    pool: str | None = None          # "max" | "avg" for a pool fused on a conv's store (kernel == stride)
-    pool_kernel: tuple[int, int] = (1, 1)
-    count_include_pad: bool = False  # avg ``pool`` layers only (ONNX semantics)
-    toy: int = 0
-    tof: int = 0
-
-    @property
-    def tiy(self) -> int:
-        """Return the input rows one output-row tile needs, halo included."""
-        return (self.toy - 1) * self.stride[0] + self.kernel[0]
-
-    @property
-    def macs(self) -> int:
-        """Return the useful multiply-accumulates of this layer (0 for non-conv kinds)."""
-        if self.kind != "conv":
-            return 0
-        nof, noy, nox = self.conv_out
-        return nof * noy * nox * self.in_shape[0] * self.kernel[0] * self.kernel[1]
-
-
-def tiles(total: int, size: int) -> list[int]:
-    """Return the actual sizes of consecutive tiles of ``size`` covering ``total``."""
-    return [min(size, total - start) for start in range(0, total, size)]
-
-
-def bias_words(hw: HwConfig) -> int:
-    """Return how many weight words hold one accumulator-wide bias in the weight image (low word first)."""
-    return math.ceil(hw.acc_bits / hw.weight_bits)
-
-
-def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
-    """Return the II=1 pipeline trip count of ``layer`` summed over all tiles (see module doc)."""
-    if layer.kind == "conv":
-        nof, noy, nox = layer.conv_out
-        per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
-        per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
-        return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
-    c, oh, ow = layer.out_shape
-    per_f = sum(math.ceil(t / hw.pof) for t in tiles(c, layer.tof))
-    if layer.kind == "pool":
-        window = layer.kernel[0] * layer.kernel[1]
-        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox) * window
-    if layer.kind == "gap":
-        _, ih, iw = layer.in_shape
-        return per_f * math.ceil(ih / hw.poy) * math.ceil(iw / hw.pox)
-    if layer.kind == "add":
-        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox)
-    raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
-
-
-def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:
-    """Return, per output-row tile of a conv layer, the input rows [lo, hi) the engine reads from DRAM.
-
-    Rows of the halo that fall in the zero padding are generated on chip, not loaded; non-conv
-    layers (one row tile) read all input rows.
-    """
-    niy = layer.in_shape[1]
-    if layer.kind != "conv":
-        return [(0, niy)]
-    stride, kh, top = layer.stride[0], layer.kernel[0], layer.pads[0]
-    rows, y0 = [], 0
-    for t in tiles(layer.conv_out[1], layer.toy):
-        lo = y0 * stride - top
-        rows.append((max(0, lo), min(niy, lo + (t - 1) * stride + kh)))
-        y0 += t
-    return rows
+__all__ = ["BufferUse", "EngineLayer", "ScheduleError", "buffer_use", "choose_tiles", "compute_iterations", "fuse",
+           "input_rows", "output_tensor", "schedule", "tile_candidates", "tiles"]
 
 
 # ----------------------------------------------------------------------------------------------- fusion
@@ -364,35 +276,53 @@ def tile_candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
     return sorted(s for s in sizes if s % multiple_of == 0 or s == total)
 
 
+def candidate_tilings(layer: EngineLayer, hw: HwConfig) -> list[tuple[int, int]]:
+    """Return the (toy, tof) tilings :func:`choose_tiles` considers: Toy multiples of Poy (and of a fused pool's
+    height) for conv layers, the whole height otherwise; Tof multiples of Pof; each dimension also whole."""
+    if layer.kind != "conv":
+        toys = [layer.out_shape[1]]
+        tofs = tile_candidates(layer.out_shape[0], hw.pof)
+    else:
+        toys = tile_candidates(layer.conv_out[1], hw.poy, layer.pool_kernel[0])
+        tofs = tile_candidates(layer.conv_out[0], hw.pof)
+    return [(toy, tof) for toy in toys for tof in tofs]
+
+
+def _fits(use: BufferUse, limits: tuple[int, int, int]) -> bool:
+    return use.input_bytes <= limits[0] and use.weight_bytes <= limits[1] and use.output_bytes <= limits[2]
+
+
+def tiling_key(layer: EngineLayer, hw: HwConfig, toy: int, tof: int) -> tuple[int, int, int, int, int]:
+    """Return the preference key of a tiling (lower is better): simulated cycles, then DRAM bytes, then larger
+    tiles, then (toy, tof) so the order is total."""
+    tiled = replace(layer, toy=toy, tof=tof)
+    return (layer_cycles(tiled, hw), buffer_use(layer, hw, toy, tof).dram_bytes, -toy * tof, toy, tof)
+
+
 def choose_tiles(layer: EngineLayer, hw: HwConfig) -> EngineLayer:
-    """Return ``layer`` with (toy, tof) minimising DRAM traffic within the buffer budgets.
+    """Return ``layer`` with the (toy, tof) of fewest simulated cycles (:mod:`fpga_model.cost`) among the tilings
+    whose ping-pong buffers fit ``hw``'s budgets (ties: less DRAM traffic, then larger tiles).
 
     Raises :class:`ScheduleError` naming the layer and the buffer when no tiling fits.
     """
     limits = (hw.input_buffer_kib * 1024, hw.weight_buffer_kib * 1024, hw.output_buffer_kib * 1024)
-    nof, noy, _ = layer.conv_out
-    if layer.kind != "conv":
-        toys = [layer.out_shape[1]]
-    else:
-        toys = tile_candidates(noy, hw.poy, layer.pool_kernel[0])
-    best, best_key = None, None
-    for toy in toys:
-        for tof in tile_candidates(layer.out_shape[0] if layer.kind != "conv" else nof, hw.pof):
-            use = buffer_use(layer, hw, toy, tof)
-            if use.input_bytes > limits[0] or use.weight_bytes > limits[1] or use.output_bytes > limits[2]:
-                continue
-            key = (use.dram_bytes, -toy * tof)
-            if best_key is None or key < best_key:
-                best, best_key = (toy, tof), key
-    if best is None:
-        use = buffer_use(layer, hw, toys[0], min(hw.pof, layer.out_shape[0]))
-        need = {"input": use.input_bytes, "weight": use.weight_bytes, "output": use.output_bytes}
-        which = max(need, key=lambda k: need[k] / limits[("input", "weight", "output").index(k)])
-        raise ScheduleError(
-            f"layer {layer.name!r}: smallest tile needs {need[which] / 1024:.1f} KiB of {which} buffer, "
-            f"hw {hw.name!r} has {limits[('input', 'weight', 'output').index(which)] / 1024:.0f} KiB; "
-            f"raise buffers.{which}_kib")
+    fitting = [(toy, tof) for toy, tof in candidate_tilings(layer, hw) if _fits(buffer_use(layer, hw, toy, tof), limits)]
+    if not fitting:
+        _raise_no_tile(layer, hw, limits)
+    best = min(fitting, key=lambda tiling: tiling_key(layer, hw, *tiling))
     return replace(layer, toy=best[0], tof=best[1])
+
+
+def _raise_no_tile(layer: EngineLayer, hw: HwConfig, limits: tuple[int, int, int]) -> NoReturn:
+    """Raise the one-line error naming the buffer the smallest tiling overflows most, and the key to raise."""
+    toy = candidate_tilings(layer, hw)[0][0]
+    use = buffer_use(layer, hw, toy, min(hw.pof, layer.out_shape[0]))
+    need = {"input": use.input_bytes, "weight": use.weight_bytes, "output": use.output_bytes}
+    names = ("input", "weight", "output")
+    which = max(need, key=lambda k: need[k] / limits[names.index(k)])
+    raise ScheduleError(
+        f"layer {layer.name!r}: smallest tile needs {need[which] / 1024:.1f} KiB of {which} buffer, "
+        f"hw {hw.name!r} has {limits[names.index(which)] / 1024:.0f} KiB; raise buffers.{which}_kib")
 
 
 def schedule(net: Network, hw: HwConfig) -> list[EngineLayer]:

@@ -18,7 +18,7 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys):
     assert cgap["params"] < full["params"] and cgap["MACs"] < full["MACs"]
     assert all(r["latency_us"] > 0 and r["energy_uJ"] > 0 for r in rows)
     verify = json.loads((run / "hls" / "verify.json").read_text())
-    assert verify["bit_exact"] and verify["iterations_match"]
+    assert verify["bit_exact"] and verify["iterations_match"] and verify["cycles_match"]
     assert (run / "report.html").stat().st_size > 50_000
     assert sorted(p.name for p in (run / "sim").iterdir()) == ["cgap.json", "full.json"]
     assert main(["demo", "--profile", "quick", "--dataset", "digits", "--out", str(run)]) == 2   # no --force

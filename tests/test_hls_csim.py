@@ -62,9 +62,19 @@ def test_iterations_equal_compute_iterations(exported):
         assert layer["iterations"] == layer["expected_iterations"] > 0, layer["name"]
 
 
+def test_cycles_equal_simulator(exported):
+    """The cycles the C engine counts per layer (every loop's iterations, fills and burst latencies, each tile
+    step the max of its stages and the DRAM device time) equal the simulator's, in total and for compute."""
+    report = exported[0]["verify"]
+    assert report["cycles_match"] is True and report["cycles"] == report["sim_cycles"] > 0
+    for layer in report["layers"]:
+        assert layer["cycles"] == layer["sim_cycles"] >= layer["compute_cycles"] == layer["sim_compute_cycles"]
+        assert layer["compute_cycles"] >= layer["iterations"] > 0, layer["name"]
+
+
 def test_dram_bytes_equal_simulator(exported):
-    """The words the engine's burst loops move, per layer and kind (weights, activations read, written), times
-    the word size, equal the simulator's LayerResult DRAM bytes exactly."""
+    """The beats the engine's burst loops move, per layer and port (weights, activations read, written), times
+    the port width, equal the simulator's LayerResult DRAM bytes exactly."""
     summary, hw = exported
     report = summary["verify"]
     assert report["dram_bytes_match"] is True
@@ -101,3 +111,26 @@ def test_csim_fails_on_a_wrong_golden_word(exported):
     golden.write_bytes(bytes(raw))
     run = subprocess.run(["./build/csim", "."], cwd=project, capture_output=True, text=True)
     assert run.returncode == 1 and "FAIL" in run.stdout
+
+
+def test_a_crashed_csim_is_one_error_naming_binary_status_and_log(exported, tmp_path):
+    """A testbench killed by a signal (here: a stand-in binary that segfaults) is reported as one line naming the
+    binary, its exit status and the log kept from its output, not as a missing-file error."""
+    import shutil
+
+    from cgap.hls.csim import CsimError, run_csim
+    from cgap.hls.export import _read_outputs
+
+    project = tmp_path / "crash"
+    shutil.copytree(exported[0]["project"], project)
+    binary = project / "build" / "csim"
+    binary.write_text("#!/bin/sh\necho 'about to crash'\nkill -SEGV $$\n")
+    binary.chmod(0o755)
+    (project / "tb_data" / "csim_out.bin").unlink()
+    csim = run_csim(project, opt="-O1")
+    assert csim.returncode < 0
+    with pytest.raises(CsimError) as err:
+        _read_outputs(project, csim, (6, 4), 16)
+    message = str(err.value)
+    assert "\n" not in message and str(binary) in message and f"status {csim.returncode}" in message
+    assert "about to crash" in (project / "tb_data" / "csim.log").read_text()

@@ -33,6 +33,7 @@ def _check(arch: str, preset: str, tmp_path: Path) -> None:
     assert report["bit_exact"] is True
     assert report["iterations_match"] is True
     assert report["dram_bytes_match"] is True
+    assert report["cycles_match"] is True
     assert [r["saturations"] for r in report["layers"]] == [r["golden_saturations"] for r in report["layers"]]
     assert report["top1_agreement"] >= 2 / 3
 

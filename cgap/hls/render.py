@@ -8,8 +8,8 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cgap.hls.program import FIELD_TYPES, KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
-from fpga_model import layout
 from cgap.passes.quantize import QuantSpec
+from fpga_model import layout
 from fpga_model.hw import HwConfig
 
 BuildPlan = dict[str, str | bytes]

@@ -1,0 +1,103 @@
+"""The engine's loop nest: one engine layer (the layer-table row), its tiles and its II=1 trip counts.
+
+The nest itself (which loops, in which order) is documented in :mod:`fpga_model.schedule`; this module holds
+the value and the counts that fusion, tiling, the cost model and codegen all read, so that none of them
+imports another to get them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cgap.errors import CgapError
+from fpga_model.hw import HwConfig
+
+
+class ScheduleError(CgapError):
+    """The network cannot run on the engine (unsupported op pattern, or a layer fits no tile)."""
+
+
+@dataclass(frozen=True)
+class EngineLayer:
+    """One entry of the engine's layer table.
+
+    Tensor names are IR node names (or ``"input"``); ``nodes`` lists the IR nodes fused here.
+    Shapes: input (Nif, Niy, Nix) before padding, output (Nof, Noy, Nox) after the fused pool;
+    ``conv_out`` is (Nof, Noy, Nox) of the MAC array before pooling.
+    """
+
+    name: str
+    kind: str
+    nodes: tuple[str, ...]
+    input: str
+    output: str
+    residual: str | None
+    in_shape: tuple[int, int, int]
+    conv_out: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    relu: bool = False
+    pool: str | None = None          # "max" | "avg" for a pool fused on a conv's store (kernel == stride)
+    pool_kernel: tuple[int, int] = (1, 1)
+    count_include_pad: bool = False  # avg ``pool`` layers only (ONNX semantics)
+    toy: int = 0
+    tof: int = 0
+
+    @property
+    def tiy(self) -> int:
+        """Return the input rows one output-row tile needs, halo included."""
+        return (self.toy - 1) * self.stride[0] + self.kernel[0]
+
+    @property
+    def macs(self) -> int:
+        """Return the useful multiply-accumulates of this layer (0 for non-conv kinds)."""
+        if self.kind != "conv":
+            return 0
+        nof, noy, nox = self.conv_out
+        return nof * noy * nox * self.in_shape[0] * self.kernel[0] * self.kernel[1]
+
+
+def tiles(total: int, size: int) -> list[int]:
+    """Return the actual sizes of consecutive tiles of ``size`` covering ``total``."""
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
+    """Return the II=1 pipeline trip count of ``layer`` summed over all tiles (see module doc)."""
+    if layer.kind == "conv":
+        nof, noy, nox = layer.conv_out
+        per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
+        per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
+        return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
+    c, oh, ow = layer.out_shape
+    per_f = sum(math.ceil(t / hw.pof) for t in tiles(c, layer.tof))
+    if layer.kind == "pool":
+        window = layer.kernel[0] * layer.kernel[1]
+        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox) * window
+    if layer.kind == "gap":
+        _, ih, iw = layer.in_shape
+        return per_f * math.ceil(ih / hw.poy) * math.ceil(iw / hw.pox)
+    if layer.kind == "add":
+        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox)
+    raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
+
+
+def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:
+    """Return, per output-row tile of a conv layer, the input rows [lo, hi) the engine reads from DRAM.
+
+    Rows of the halo that fall in the zero padding are generated on chip, not loaded; non-conv
+    layers (one row tile) read all input rows.
+    """
+    niy = layer.in_shape[1]
+    if layer.kind != "conv":
+        return [(0, niy)]
+    stride, kh, top = layer.stride[0], layer.kernel[0], layer.pads[0]
+    rows, y0 = [], 0
+    for t in tiles(layer.conv_out[1], layer.toy):
+        lo = y0 * stride - top
+        rows.append((max(0, lo), min(niy, lo + (t - 1) * stride + kh)))
+        y0 += t
+    return rows
