@@ -98,7 +98,7 @@ def _baseline(root: Path) -> list[dict]:
 
 def table(rows: list[dict], label: str) -> list[str]:
     """Return markdown table lines of ``rows`` with the ratios of the module doc."""
-    lines = [f"| engine | network | hw | cycles | ms | compute / iterations | cycles / roofline | "
+    lines = ["| engine | network | hw | cycles | ms | compute / iterations | cycles / roofline | "
              "conv compute / MAC bound | FC cycles | stall cycles |", "|" + "---|" * 10]
     for r in rows:
         conv = f"{r['conv_compute'] / r['conv_mac_bound']:.2f}" if r["conv_mac_bound"] else "-"
