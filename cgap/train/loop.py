@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from cgap.checkpoint import save_checkpoint
 from cgap.data import Splits
@@ -33,6 +32,7 @@ from cgap.train.history import History
 from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, target_unit_costs, unit_costs
 from cgap.train.plots import plot_history
 from cgap.train.policy import CgapPolicy, PolicyConfig
+from cgap.train.progress import Progress, open_progress
 from cgap.train.prune import l1_target_maps, prune_maps
 from cgap.train.resume import RunState, load_state, save_state
 from cgap.train.saliency import SaliencyMeter, l1_saliency
@@ -189,18 +189,18 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
         """Train the remaining epochs and return the final result (files written under ``cfg.out``)."""
-        bar = tqdm(total=self.total, initial=self.run_state.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True)
+        progress = open_progress(self.total, self.run_state.step, self.progress)
         try:
             while self.run_state.epoch < self.cfg.epochs:
                 t0 = time.perf_counter()
-                loss, overhead = self.train_epoch(bar)
+                loss, overhead = self.train_epoch(progress)
                 self.end_epoch(loss, time.perf_counter() - t0, overhead)
+                progress.end_epoch(self.epoch_line())
         finally:
-            bar.close()
+            progress.close()
         return self.finish()
 
-    def train_epoch(self, bar: tqdm) -> tuple[float, float]:
+    def train_epoch(self, progress: Progress) -> tuple[float, float]:
         """Run one epoch of steps; return (mean train loss, seconds spent on saliency and restructuring)."""
         cfg, (x, y) = self.cfg, self.splits.train
         if self.sampler is not None:  # this rank's shard of the epoch's permutation
@@ -219,10 +219,8 @@ class Trainer:
             self.maybe_restructure()
             overhead += time.perf_counter() - t0
             phase = self.policy.phase(self.run_state.step)
-            bar.set_description(f"epoch {self.run_state.epoch + 1}/{cfg.epochs} {phase}")
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{self.history.epochs[-1]['val_acc']:.1f}",
-                            params=self.model.count_params(), refresh=False)
-            bar.update(1)
+            progress.step(f"epoch {self.run_state.epoch + 1}/{cfg.epochs} {phase}", loss,
+                          self.history.epochs[-1]["val_acc"], self.model.count_params())
         return total_loss / self.per_epoch, overhead + self.meter_seconds()
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
@@ -349,6 +347,13 @@ class Trainer:
                                lr=self.lr_at(counters.step), seconds=round(seconds, 3),
                                overhead_s=round(overhead, 4), train_macs=counters.train_macs)
         self._checkpoint()
+
+    def epoch_line(self) -> str:
+        """Return the last epoch in one line (what progress shows on a file or pipe)."""
+        last = self.history.epochs[-1]
+        return (f"epoch {last['epoch']}/{self.cfg.epochs} {last['phase']}: loss {last['train_loss']:.3f}, "
+                f"val {last['val_acc']:.1f}%, params {last['params']}, step {self.run_state.step}/{self.total}, "
+                f"{last['seconds']:.1f} s")
 
     def evaluate(self, data: tuple[torch.Tensor, torch.Tensor]) -> float:
         """Return the accuracy (%) on ``data``; under DDP each rank scores a shard and the counts are summed."""
