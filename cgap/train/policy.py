@@ -104,18 +104,18 @@ class CgapPolicy:
     # ------------------------------------------------------------------------------------------ schedule
     def next_event(self, step: int) -> tuple[int, EventKind] | None:
         """Return (step, kind) of the first structural event at or after step count ``step``, or None."""
-        c, s = self.config, self.state
-        if c.method == "prune":
-            return (c.prune_end, "oneshot") if step <= c.prune_end else None
-        if c.method != "cgap":
+        config = self.config
+        if config.method == "prune":
+            return (config.prune_end, "oneshot") if step <= config.prune_end else None
+        if config.method != "cgap":
             return None
-        if s.growing and step <= c.grow_end:
-            due = max(1, math.ceil(step / c.grow_interval)) * c.grow_interval
-            if due <= c.grow_end:
+        if self.state.growing and step <= config.grow_end:
+            due = _next_beat(step, 0, config.grow_interval)
+            if due <= config.grow_end:
                 return due, "grow"
-        if s.pruning and step <= c.prune_end:
-            due = c.grow_end + max(1, math.ceil((step - c.grow_end) / c.prune_interval)) * c.prune_interval
-            if due <= c.prune_end:
+        if self.state.pruning and step <= config.prune_end:
+            due = _next_beat(step, config.grow_end, config.prune_interval)
+            if due <= config.prune_end:
                 return due, "prune"
         return None
 
@@ -131,20 +131,20 @@ class CgapPolicy:
 
     def phase(self, step: int) -> Phase:
         """Return the phase name at step count ``step`` (by steps alone, whatever the flags say)."""
-        c = self.config
-        if c.method == "cgap" and step < c.grow_end:
+        method = self.config.method
+        if method == "cgap" and step < self.config.grow_end:
             return "grow"
-        if c.method in ("cgap", "prune") and step < c.prune_end:
-            return "prune" if c.method == "cgap" else "train"
-        return "finetune" if c.method != "full" else "train"
+        if method in ("cgap", "prune") and step < self.config.prune_end:
+            return "prune" if method == "cgap" else "train"
+        return "finetune" if method != "full" else "train"
 
     def prune_progress(self, step: int) -> float:
         """Return the fraction of the pruning phase's steps done (1 for the greedy schedule: full target now)."""
-        c = self.config
-        if c.prune_schedule == "greedy":
+        config = self.config
+        if config.prune_schedule == "greedy":
             return 1.0
-        events = max(1, (c.prune_end - c.grow_end) // c.prune_interval)
-        return min(1.0, (step - c.grow_end) / (events * c.prune_interval))
+        events = max(1, (config.prune_end - config.grow_end) // config.prune_interval)
+        return min(1.0, (step - config.grow_end) / (events * config.prune_interval))
 
     # ------------------------------------------------------------------------------------------ targets
     def needs_more(self, widths: dict[str, int], done: float = 1.0) -> bool:
@@ -200,18 +200,23 @@ class CgapPolicy:
         ``epochs_done`` counts the epoch just finished; the reasons name ``epochs_done + 1`` (as they always
         have: the histories of earlier runs say so).
         """
-        c, s = self.config, self.state
-        if val_acc > s.best_val + MIN_GAIN:
-            s.best_val, s.stale_epochs = val_acc, 0
+        config, state = self.config, self.state
+        if val_acc > state.best_val + MIN_GAIN:
+            state.best_val, state.stale_epochs = val_acc, 0
         else:
-            s.stale_epochs += 1
-        if c.method == "cgap":
-            if step < c.grow_end and s.stale_epochs >= c.grow_patience:
-                self.stop("growing", f"val accuracy plateau ({c.grow_patience} epochs)", epochs_done, step)
-            if step >= c.grow_end:
+            state.stale_epochs += 1
+        if config.method == "cgap":
+            if step < config.grow_end and state.stale_epochs >= config.grow_patience:
+                self.stop("growing", f"val accuracy plateau ({config.grow_patience} epochs)", epochs_done, step)
+            if step >= config.grow_end:
                 self.stop("growing", "growth phase over", epochs_done, step)
-            if step >= c.prune_end:
+            if step >= config.prune_end:
                 self.stop("pruning", "pruning phase over before the target was met", epochs_done, step)
-        drop = None if s.pre_prune_best is None else s.pre_prune_best - val_acc
-        if c.max_acc_drop is not None and drop is not None and drop > c.max_acc_drop:
+        drop = None if state.pre_prune_best is None else state.pre_prune_best - val_acc
+        if config.max_acc_drop is not None and drop is not None and drop > config.max_acc_drop:
             self.stop("pruning", f"val accuracy {drop:.2f} pt below the pre-pruning best", epochs_done, step)
+
+
+def _next_beat(step: int, start: int, interval: int) -> int:
+    """Return the first step ``start + k * interval`` (k >= 1) at or after ``step``."""
+    return start + max(1, math.ceil((step - start) / interval)) * interval
