@@ -2,5 +2,7 @@
 
 Modules: ``config`` (TrainConfig), ``surgery`` (index-based physical rebuild of a zoo model),
 ``saliency``, ``grow``, ``prune``, ``metrics`` (params/MACs), ``coupling`` (Torch-Pruning cross-check),
-``history``, ``plots``, ``resume`` and ``loop`` (the training loop).  Nothing registers itself on import.
+``history``, ``plots``, ``resume``, ``policy`` (when to grow, prune and stop; plain Python, no torch),
+``progress`` (a bar on a terminal, a line per epoch elsewhere) and ``loop`` (the training loop, which asks
+the policy).  Nothing registers itself on import.
 """

@@ -1,11 +1,13 @@
 """The training loop: one plain loop for ``full``, ``prune`` (Li et al.) and ``cgap`` (seed → grow → prune → fine-tune).
 
-Read :meth:`Trainer.run` top to bottom: epochs of steps; after each optimizer step a structural event
-may fire (growth every ``grow_interval`` steps in the growth phase, pruning every ``prune_interval``
-steps in the pruning phase, or ``prune``'s one-shot pruning); at each epoch end: validation, stop
-rules, history, and an atomic checkpoint + resume state.  All randomness is a function of
-(seed, epoch, step), so a resumed run repeats the uninterrupted one.  Under torchrun the same loop runs on
-every rank through :class:`~cgap.train.distributed.Replicas` (DDP, sharded data, synchronised decisions).
+Read :meth:`Trainer.run` top to bottom: epochs of steps; after each optimizer step the structural event the
+:class:`~cgap.train.policy.CgapPolicy` says is due may fire (growth every ``grow_interval`` steps in the growth
+phase, pruning every ``prune_interval`` steps in the pruning phase, or ``prune``'s one-shot pruning); at each
+epoch end: validation, the policy's stop rules, history, and an atomic checkpoint + resume state.  The policy
+decides *when*; this module does the work (saliency, surgery, optimizer, DDP, checkpoints, progress).  All
+randomness is a function of (seed, epoch, step), so a resumed run repeats the uninterrupted one.  Under
+torchrun the same loop runs on every rank through :class:`~cgap.train.distributed.Replicas` (DDP, sharded
+data, synchronised decisions).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from cgap.checkpoint import save_checkpoint
 from cgap.data import Splits
@@ -30,13 +31,14 @@ from cgap.train.grow import grow_maps
 from cgap.train.history import History
 from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, target_unit_costs, unit_costs
 from cgap.train.plots import plot_history
+from cgap.train.policy import CgapPolicy, PolicyConfig
+from cgap.train.progress import Progress, open_progress
 from cgap.train.prune import l1_target_maps, prune_maps
 from cgap.train.resume import RunState, load_state, save_state
 from cgap.train.saliency import SaliencyMeter, l1_saliency
 from cgap.train.surgery import UnitMap, remap_model, remap_optimizer
 
 MODEL_FILE, HISTORY_FILE = "model.pt", "history.json"
-MIN_GAIN = 0.1  # val-accuracy points that count as progress for the growth plateau rule
 
 
 class TrainingDiverged(CgapError):
@@ -101,7 +103,7 @@ def saliency_stats(scores: dict[str, torch.Tensor]) -> dict[str, dict[str, float
 
 
 class Trainer:
-    """Holds one run's model, optimizer, saliency meter, counters and history."""
+    """Holds one run's model, optimizer, saliency meter, policy, counters and history."""
 
     def __init__(self, cfg: TrainConfig, splits: Splits, resume: bool = False, progress: bool = True,
                  replicas: Replicas | None = None) -> None:
@@ -113,16 +115,12 @@ class Trainer:
         self.out = Path(cfg.out)
         self.shape, self.classes = splits.input_shape, splits.num_classes
         self.full_widths = scale_widths(default_widths(cfg.arch), cfg.width_mult)
-        self.full_params, self.full_macs = cost_of(cfg.arch, self.shape, self.classes, self.full_widths)
-        self.caps = {g: max(1, round(w * cfg.width_cap)) for g, w in self.full_widths.items()}
-        self.min_w = {g: min(cfg.min_width, w) for g, w in self.full_widths.items()}
         self.sampler = self.dist.sampler(len(splits.train[1]), seed=cfg.seed * 1_000_003)
         per_rank = len(splits.train[1]) if self.sampler is None else len(self.sampler)
         self.per_epoch = max(1, per_rank // cfg.batch_size)
         self.total = cfg.epochs * self.per_epoch
-        self.grow_end, self.prune_end = cfg.phase_steps(self.total)
-        self.g_int = cfg.grow_interval or max(1, self.grow_end // 8)
-        self.p_int = cfg.prune_interval or max(1, (self.prune_end - self.grow_end) // 16)
+        self.policy = CgapPolicy(PolicyConfig.from_train_config(cfg, self.total), self.full_widths, self.cost)
+        self.full_params, self.full_macs = self.policy.full_params, self.policy.full_macs
         self.meter = SaliencyMeter("l1" if cfg.method == "prune" else cfg.saliency)
         self._meter_s = 0.0  # seconds spent in saliency accumulation since the last meter_seconds()
         if resume:
@@ -131,6 +129,10 @@ class Trainer:
             self._fresh()
         check_coupling(self.model)
         self.macs = model_cost(self.model)[1]
+
+    def cost(self, widths: dict[str, int]) -> tuple[int, int]:
+        """Return (params, forward MACs per sample) of this run's architecture at ``widths``."""
+        return cost_of(self.cfg.arch, self.shape, self.classes, widths)
 
     # ------------------------------------------------------------------------------------------ set-up
     def _fresh(self) -> None:
@@ -141,20 +143,22 @@ class Trainer:
         self.model = to_device(model, self.device, cfg.channels_last).train()
         self.net = self.dist.wrap(self.model)  # what training forwards run through (DDP under torchrun)
         self.opt = make_optimizer(self.model, cfg)
-        self.st = RunState()
-        self.hist = History(info=self._info())
+        self.run_state = RunState()
+        self.history = History(info=self._info())
         params, macs = model_cost(self.model)
         val = self.evaluate(self.splits.val)
-        self.hist.add_epoch(epoch=0, params=params, macs=macs, train_loss=None, val_acc=val,
-                            widths=dict(self.model.widths), phase="init", seconds=0.0, overhead_s=0.0, train_macs=0)
+        self.history.add_epoch(epoch=0, params=params, macs=macs, train_loss=None, val_acc=val,
+                               widths=dict(self.model.widths), phase="init", seconds=0.0, overhead_s=0.0,
+                               train_macs=0)
         self._checkpoint()
 
     def _info(self) -> dict:
+        schedule = self.policy.config
         info = {"config": self.cfg.to_dict(), "dataset": self.splits.describe(),
                 "full_reference": {"widths": self.full_widths, "params": self.full_params, "macs": self.full_macs},
                 "steps_per_epoch": self.per_epoch, "total_steps": self.total,
-                "phases": {"grow_end_step": self.grow_end, "prune_end_step": self.prune_end,
-                           "grow_interval": self.g_int, "prune_interval": self.p_int},
+                "phases": {"grow_end_step": schedule.grow_end, "prune_end_step": schedule.prune_end,
+                           "grow_interval": schedule.grow_interval, "prune_interval": schedule.prune_interval},
                 "train_macs_factor": TRAIN_MACS_FACTOR}
         if self.dist.world > 1:
             info["distributed"] = {**self.dist.describe(), "global_batch_size": self.cfg.batch_size * self.dist.world}
@@ -179,30 +183,31 @@ class Trainer:
         self.opt.load_state_dict(r.optimizer_state)
         self.meter.sums = {g: t.to(self.device) for g, t in r.saliency.get("sums", {}).items()}
         self.meter.count = int(r.saliency.get("count", 0))
-        self.st, self.hist = r.run, History.from_dict(r.history)
+        self.run_state, self.policy.state = r.run, r.policy
+        self.history = History.from_dict(r.history)
 
     # ------------------------------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
         """Train the remaining epochs and return the final result (files written under ``cfg.out``)."""
-        bar = tqdm(total=self.total, initial=self.st.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True)
+        progress = open_progress(self.total, self.run_state.step, self.progress)
         try:
-            while self.st.epoch < self.cfg.epochs:
+            while self.run_state.epoch < self.cfg.epochs:
                 t0 = time.perf_counter()
-                loss, overhead = self.train_epoch(bar)
+                loss, overhead = self.train_epoch(progress)
                 self.end_epoch(loss, time.perf_counter() - t0, overhead)
+                progress.end_epoch(self.epoch_line())
         finally:
-            bar.close()
+            progress.close()
         return self.finish()
 
-    def train_epoch(self, bar: tqdm) -> tuple[float, float]:
+    def train_epoch(self, progress: Progress) -> tuple[float, float]:
         """Run one epoch of steps; return (mean train loss, seconds spent on saliency and restructuring)."""
         cfg, (x, y) = self.cfg, self.splits.train
         if self.sampler is not None:  # this rank's shard of the epoch's permutation
-            self.sampler.set_epoch(self.st.epoch)
+            self.sampler.set_epoch(self.run_state.epoch)
             perm = torch.tensor(list(self.sampler), dtype=torch.long)
         else:
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.st.epoch)
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.run_state.epoch)
             perm = torch.randperm(len(y), generator=gen)
         total_loss, overhead = 0.0, 0.0
         for b in range(self.per_epoch):
@@ -213,32 +218,32 @@ class Trainer:
             t0 = time.perf_counter()
             self.maybe_restructure()
             overhead += time.perf_counter() - t0
-            bar.set_description(f"epoch {self.st.epoch + 1}/{cfg.epochs} {self.phase()}")
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{self.hist.epochs[-1]['val_acc']:.1f}",
-                            params=self.model.count_params(), refresh=False)
-            bar.update(1)
+            phase = self.policy.phase(self.run_state.step)
+            progress.step(f"epoch {self.run_state.epoch + 1}/{cfg.epochs} {phase}", loss,
+                          self.history.epochs[-1]["val_acc"], self.model.count_params())
         return total_loss / self.per_epoch, overhead + self.meter_seconds()
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
         """Run one optimizer step (accumulating saliency when a decision is near); return the loss."""
-        self.dist.fault_point(self.st.step + 1)
+        counters = self.run_state
+        self.dist.fault_point(counters.step + 1)
         for g in self.opt.param_groups:
-            g["lr"] = self.lr_at(self.st.step)
+            g["lr"] = self.lr_at(counters.step)
         loss = F.cross_entropy(self.net(xb), yb)
         value = self.dist.mean(loss.detach())  # the global batch's loss under DDP (same on every rank)
         if not math.isfinite(value):
             raise TrainingDiverged(
-                f"loss became {value} at epoch {self.st.epoch + 1}, step {self.st.step + 1} (try a lower --lr); "
-                f"stopped, last good checkpoint: {self.out / MODEL_FILE} (epoch {self.st.epoch})")
+                f"loss became {value} at epoch {counters.epoch + 1}, step {counters.step + 1} (try a lower --lr); "
+                f"stopped, last good checkpoint: {self.out / MODEL_FILE} (epoch {counters.epoch})")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.st.step += 1
-        if self.in_window(self.st.step):
+        counters.step += 1
+        if self.policy.in_window(counters.step):
             t0 = time.perf_counter()
             self.meter.update(self.model)
             self._meter_s += time.perf_counter() - t0
         self.opt.step()
-        self.st.train_macs += len(yb) * self.dist.world * TRAIN_MACS_FACTOR * self.macs
+        counters.train_macs += len(yb) * self.dist.world * TRAIN_MACS_FACTOR * self.macs
         return value
 
     def meter_seconds(self) -> float:
@@ -252,92 +257,36 @@ class Trainer:
             return self.cfg.lr
         return 0.5 * self.cfg.lr * (1.0 + math.cos(math.pi * step / self.total))
 
-    def phase(self) -> str:
-        """Return the current phase name."""
-        s, m = self.st.step, self.cfg.method
-        if m == "cgap" and s < self.grow_end:
-            return "grow"
-        if (m == "cgap" and s < self.prune_end) or (m == "prune" and s < self.prune_end):
-            return "prune" if m == "cgap" else "train"
-        return "finetune" if m != "full" else "train"
-
     # ------------------------------------------------------------------------------------------ structure
-    def next_event(self, s: int) -> tuple[int, str] | None:
-        """Return (step, kind) of the first structural event at or after step count ``s``, or None."""
-        m = self.cfg.method
-        if m == "prune":
-            return (self.prune_end, "oneshot") if s <= self.prune_end else None
-        if m != "cgap":
-            return None
-        if self.st.growing and s <= self.grow_end:
-            e = max(1, math.ceil(s / self.g_int)) * self.g_int
-            if e <= self.grow_end:
-                return e, "grow"
-        if self.st.pruning and s <= self.prune_end:
-            e = self.grow_end + max(1, math.ceil((s - self.grow_end) / self.p_int)) * self.p_int
-            if e <= self.prune_end:
-                return e, "prune"
-        return None
-
-    def in_window(self, s: int) -> bool:
-        """Return whether step count ``s`` lies in the saliency window before the next event."""
-        nxt = self.next_event(s)
-        return nxt is not None and nxt[0] - s < self.cfg.saliency_window
-
     def maybe_restructure(self) -> None:
-        """Fire the structural event due at the current step, if any."""
-        nxt = self.next_event(self.st.step)
-        if nxt is None or nxt[0] != self.st.step:
-            return
-        {"grow": self.grow, "prune": self.prune_step, "oneshot": self.prune_oneshot}[nxt[1]]()
-
-    def needs_more(self, widths: dict[str, int], done: float = 1.0) -> bool:
-        """Return whether a model at ``widths`` is still above a pruning target (always, when none is set).
-
-        ``done`` < 1 asks about the intermediate target of a gradual schedule: each target eased from the full
-        reference, ``t + (1 - t)(1 - done)^3`` (Zhu & Gupta 2017's cubic schedule), reaching ``t`` at 1.
-        """
-        tp, tm = self.cfg.target_params, self.cfg.target_macs
-        if tp is None and tm is None:
-            return True
-        ease = (1.0 - min(1.0, max(0.0, done))) ** 3
-        params, macs = cost_of(self.cfg.arch, self.shape, self.classes, widths)
-        return ((tp is not None and params > (tp + (1 - tp) * ease) * self.full_params)
-                or (tm is not None and macs > (tm + (1 - tm) * ease) * self.full_macs))
-
-    def prune_progress(self) -> float:
-        """Return the fraction of the pruning phase's steps done (1 for the greedy schedule: full target now)."""
-        if self.cfg.prune_schedule == "greedy":
-            return 1.0
-        events = max(1, (self.prune_end - self.grow_end) // self.p_int)
-        return min(1.0, (self.st.step - self.grow_end) / (events * self.p_int))
+        """Fire the structural event the policy says is due at the current step, if any."""
+        kind = self.policy.event_due(self.run_state.step)
+        if kind is not None:
+            {"grow": self.grow, "prune": self.prune_step, "oneshot": self.prune_oneshot}[kind]()
 
     def grow(self) -> None:
         """Grow every group below its cap beside its most salient units."""
         split = self.cfg.grow_mode == "split"
         scores = self.scores() if split else {}
-        maps = grow_maps(self.model.widths, scores, self.cfg.grow_rate, self.caps, self.cfg.grow_mode)
+        maps = grow_maps(self.model.widths, scores, self.cfg.grow_rate, self.policy.caps, self.cfg.grow_mode)
         if maps:
             self.apply(maps, "grow", noise=self.cfg.grow_noise if split else 0.0, scores=scores)
-        if all(self.model.widths[g] >= c for g, c in self.caps.items()):
-            self.stop("growing", "width cap reached")
+        self.policy.grown(self.model.widths, self.run_state.epoch, self.run_state.step)
 
     def prune_step(self) -> None:
         """Remove the least salient units (at most ``prune_rate`` of them) until the target is met."""
-        if self.st.pre_prune_best is None:
-            self.st.pre_prune_best = self.st.best_val
-        done = self.prune_progress()
-        if self.needs_more(self.model.widths, done):
+        epoch, step = self.run_state.epoch, self.run_state.step
+        done = self.policy.pruning_starts(step)
+        if self.policy.needs_more(self.model.widths, done):
             scores = self.scores()
             cost = self.unit_costs()
-            maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.min_w, self.cfg.prune_scope,
-                              lambda widths: self.needs_more(widths, done), cost)
+            maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.policy.min_widths,
+                              self.cfg.prune_scope, lambda widths: self.policy.needs_more(widths, done), cost)
             if not maps:
-                self.stop("pruning", "minimum widths reached")
+                self.policy.stop("pruning", "minimum widths reached", epoch, step)
                 return
             self.apply(maps, "prune", scores=scores)
-        if not self.needs_more(self.model.widths):
-            self.stop("pruning", "target met")
+        self.policy.pruned(self.model.widths, epoch, step)
 
     def unit_costs(self) -> dict[str, float] | None:
         """Return the per-group unit costs the global pruning ranking divides by (``--prune-cost``), or None."""
@@ -345,77 +294,66 @@ class Trainer:
         if kind == "none":
             return None
         if kind == "target":
-            tp, tm = self.cfg.target_params, self.cfg.target_macs
-            limits = (None if tp is None else tp * self.full_params, None if tm is None else tm * self.full_macs)
-            return target_unit_costs(self.cfg.arch, self.shape, self.classes, widths, limits)
+            return target_unit_costs(self.cfg.arch, self.shape, self.classes, widths, self.policy.target_limits())
         return unit_costs(self.cfg.arch, self.shape, self.classes, widths, kind)
 
     def prune_oneshot(self) -> None:
         """Li et al. baseline: keep the same fraction of highest-L1 filters in every group, meeting the target."""
         scores = self.dist.average_scores(l1_saliency(self.model))
-        maps = l1_target_maps(scores, self.model.widths, self.min_w, self.needs_more)
+        maps = l1_target_maps(scores, self.model.widths, self.policy.min_widths, self.policy.needs_more)
         if maps:
             self.apply(maps, "prune", scores=scores)
-        self.stop("pruning", "one-shot L1 pruning done")
+        self.policy.stop("pruning", "one-shot L1 pruning done", self.run_state.epoch, self.run_state.step)
 
     def scores(self) -> dict[str, torch.Tensor]:
         """Return the window's per-unit saliency, averaged over the ranks under DDP (so decisions agree)."""
         return self.dist.average_scores(self.meter.scores(self.model))
 
-    def stop(self, flag: str, reason: str) -> None:
-        """Clear ``growing``/``pruning`` and record why."""
-        if getattr(self.st, flag):
-            setattr(self.st, flag, False)
-            self.st.stop_reasons[flag] = f"{reason} (epoch {self.st.epoch + 1}, step {self.st.step})"
-
     def apply(self, maps: dict[str, UnitMap], kind: str, noise: float = 0.0,
               scores: dict[str, torch.Tensor] | None = None) -> None:
         """Rebuild model and optimizer through ``maps`` and log the event (with per-group saliency stats)."""
         t0 = time.perf_counter()
+        step = self.run_state.step
         if self.dist.world > 1:
-            self.dist.check_same(maps_digest(maps), f"the {kind} decision at step {self.st.step}")
+            self.dist.check_same(maps_digest(maps), f"the {kind} decision at step {step}")
         old, old_opt = self.model, self.opt
         params0, macs0 = model_cost(old)
-        new = remap_model(old, maps, noise=noise, seed=self.cfg.seed * 1_000_003 + self.st.step)
+        new = remap_model(old, maps, noise=noise, seed=self.cfg.seed * 1_000_003 + step)
         self.model = to_device(new, self.device, self.cfg.channels_last)
         self.net = self.dist.wrap(self.model)  # a fresh DDP wrapper around the rebuilt module
         self.opt = make_optimizer(self.model, self.cfg)
         remap_optimizer(old, old_opt, self.model, self.opt, maps)
         self.meter.reset()
         params1, self.macs = model_cost(self.model)
-        self.hist.add_event(kind=kind, epoch=self.st.epoch + 1, step=self.st.step, params_before=params0,
-                            params_after=params1, macs_before=macs0, macs_after=self.macs,
-                            widths=dict(self.model.widths), seconds=round(time.perf_counter() - t0, 4),
-                            saliency=saliency_stats(scores or {}))
+        self.history.add_event(kind=kind, epoch=self.run_state.epoch + 1, step=step, params_before=params0,
+                               params_after=params1, macs_before=macs0, macs_after=self.macs,
+                               widths=dict(self.model.widths), seconds=round(time.perf_counter() - t0, 4),
+                               saliency=saliency_stats(scores or {}))
 
     # ------------------------------------------------------------------------------------------ epoch end
     def end_epoch(self, loss: float, seconds: float, overhead: float) -> None:
-        """Validate, apply the stop rules, log the epoch and checkpoint."""
-        st, cfg = self.st, self.cfg
+        """Validate, apply the policy's stop rules, log the epoch and checkpoint."""
+        counters = self.run_state
         val = self.evaluate(self.splits.val)
         if self.dist.world > 1:
-            self.dist.check_same(state_digest(self.model), f"the model after epoch {st.epoch + 1}")
-        st.epoch += 1
-        if val > st.best_val + MIN_GAIN:
-            st.best_val, st.stale_epochs = val, 0
-        else:
-            st.stale_epochs += 1
-        if cfg.method == "cgap" and st.step < self.grow_end and st.stale_epochs >= cfg.grow_patience:
-            self.stop("growing", f"val accuracy plateau ({cfg.grow_patience} epochs)")
-        if cfg.method == "cgap" and st.step >= self.grow_end:
-            self.stop("growing", "growth phase over")
-        if cfg.method == "cgap" and st.step >= self.prune_end:
-            self.stop("pruning", "pruning phase over before the target was met")
-        drop = None if st.pre_prune_best is None else st.pre_prune_best - val
-        if cfg.max_acc_drop is not None and drop is not None and drop > cfg.max_acc_drop:
-            self.stop("pruning", f"val accuracy {drop:.2f} pt below the pre-pruning best")
-        st.train_seconds += seconds
-        st.overhead_seconds += overhead
+            self.dist.check_same(state_digest(self.model), f"the model after epoch {counters.epoch + 1}")
+        counters.epoch += 1
+        self.policy.end_epoch(counters.epoch, counters.step, val)
+        counters.train_seconds += seconds
+        counters.overhead_seconds += overhead
         params, macs = model_cost(self.model)
-        self.hist.add_epoch(epoch=st.epoch, params=params, macs=macs, train_loss=round(loss, 5), val_acc=val,
-                            widths=dict(self.model.widths), phase=self.phase(), lr=self.lr_at(st.step),
-                            seconds=round(seconds, 3), overhead_s=round(overhead, 4), train_macs=st.train_macs)
+        self.history.add_epoch(epoch=counters.epoch, params=params, macs=macs, train_loss=round(loss, 5),
+                               val_acc=val, widths=dict(self.model.widths), phase=self.policy.phase(counters.step),
+                               lr=self.lr_at(counters.step), seconds=round(seconds, 3),
+                               overhead_s=round(overhead, 4), train_macs=counters.train_macs)
         self._checkpoint()
+
+    def epoch_line(self) -> str:
+        """Return the last epoch in one line (what progress shows on a file or pipe)."""
+        last = self.history.epochs[-1]
+        return (f"epoch {last['epoch']}/{self.cfg.epochs} {last['phase']}: loss {last['train_loss']:.3f}, "
+                f"val {last['val_acc']:.1f}%, params {last['params']}, step {self.run_state.step}/{self.total}, "
+                f"{last['seconds']:.1f} s")
 
     def evaluate(self, data: tuple[torch.Tensor, torch.Tensor]) -> float:
         """Return the accuracy (%) on ``data``; under DDP each rank scores a shard and the counts are summed."""
@@ -428,38 +366,41 @@ class Trainer:
 
     def _meta(self, **more: object) -> dict:
         return {"method": self.cfg.method, "dataset": self.splits.describe(), "config": self.cfg.to_dict(),
-                "history": self.hist.summary(), **more}
+                "history": self.history.summary(), **more}
 
     def _checkpoint(self) -> None:
         """Write model.pt, history.json and the resume state, each atomically (rank 0 only under DDP)."""
         if not self.dist.is_main:
             return
-        self.hist.info["run"] = {"epochs_done": self.st.epoch, "steps_done": self.st.step,
-                                 "train_macs": self.st.train_macs, "stop_reasons": dict(self.st.stop_reasons)}
+        counters, decisions = self.run_state, self.policy.state
+        self.history.info["run"] = {"epochs_done": counters.epoch, "steps_done": counters.step,
+                                    "train_macs": counters.train_macs, "stop_reasons": dict(decisions.stop_reasons)}
         save_checkpoint(self.out / MODEL_FILE, self.model, meta=self._meta())
-        self.hist.write(self.out / HISTORY_FILE)
-        sal = {"sums": {g: t.cpu() for g, t in self.meter.sums.items()}, "count": self.meter.count}
-        save_state(self.out, self.model, self.opt, sal, self.st, self.hist.to_dict(), self.cfg.to_dict())
+        self.history.write(self.out / HISTORY_FILE)
+        saliency = {"sums": {g: t.cpu() for g, t in self.meter.sums.items()}, "count": self.meter.count}
+        save_state(self.out, self.model, self.opt, saliency, counters, decisions, self.history.to_dict(),
+                   self.cfg.to_dict())
 
     def finish(self) -> RunResult:
         """Evaluate on the test split, write the final checkpoint, history and plots; return the result."""
+        counters = self.run_state
         test = self.evaluate(self.splits.test)
         params, macs = model_cost(self.model)
-        epoch_s = self.st.train_seconds / max(1, self.st.epoch)
-        self.hist.info["final"] = {
-            "test_acc": test, "val_acc": self.hist.epochs[-1]["val_acc"], "params": params, "macs": macs,
+        epoch_s = counters.train_seconds / max(1, counters.epoch)
+        self.history.info["final"] = {
+            "test_acc": test, "val_acc": self.history.epochs[-1]["val_acc"], "params": params, "macs": macs,
             "params_frac": params / self.full_params, "macs_frac": macs / self.full_macs,
-            "train_macs": self.st.train_macs, "train_seconds": round(self.st.train_seconds, 2),
+            "train_macs": counters.train_macs, "train_seconds": round(counters.train_seconds, 2),
             "epoch_seconds": round(epoch_s, 3),
-            "overhead_pct": round(100 * self.st.overhead_seconds / max(1e-9, self.st.train_seconds), 2)}
+            "overhead_pct": round(100 * counters.overhead_seconds / max(1e-9, counters.train_seconds), 2)}
         if self.dist.world > 1:  # proof for the record: every rank ends with these exact weights
-            self.hist.info["distributed"]["final_state_sha256"] = self.dist.check_same(
+            self.history.info["distributed"]["final_state_sha256"] = self.dist.check_same(
                 state_digest(self.model), "the final model")
         self._checkpoint()
         if self.dist.is_main:
-            plot_history(self.hist, self.out)
+            plot_history(self.history, self.out)
         self.dist.barrier()  # no rank reports success before rank 0's files are written
-        return RunResult(self.model.eval(), self.hist, test, self.out)
+        return RunResult(self.model.eval(), self.history, test, self.out)
 
 
 def train(cfg: TrainConfig, splits: Splits | None = None, resume: bool = False, progress: bool = True,

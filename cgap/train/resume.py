@@ -1,13 +1,15 @@
 """The resume state file ``RUN_DIR/state.pt``: model, optimizer, RNG, saliency window, run counters, history.
 
 Written atomically at the end of every epoch through :mod:`cgap.checkpoint` (so it loads with
-``weights_only=True``); a run killed at any moment restarts from the last completed epoch.
+``weights_only=True``); a run killed at any moment restarts from the last completed epoch.  Its ``run`` entry
+is one flat dict: the loop's counters (:class:`RunState`) next to the policy's flags and validation record
+(:class:`~cgap.train.policy.PolicyState`), the same keys a state file has always had.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +18,20 @@ import torch
 from cgap.checkpoint import load_checkpoint, save_checkpoint
 from cgap.errors import CgapError
 from cgap.models import ZooModel
+from cgap.train.policy import PolicyState
 
 STATE_FILE = "state.pt"
 
 
 @dataclass
 class RunState:
-    """Counters and flags of a run (plain data)."""
+    """The training loop's counters (plain data)."""
 
     epoch: int = 0                 # epochs completed
     step: int = 0                  # optimizer steps completed
-    growing: bool = True
-    pruning: bool = True
-    best_val: float = -1.0
-    stale_epochs: int = 0          # epochs without a val gain while growing
-    pre_prune_best: float | None = None
     train_macs: int = 0            # Σ over steps of batch × 3 × forward MACs
     train_seconds: float = 0.0
     overhead_seconds: float = 0.0  # saliency accumulation + structural changes
-    stop_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,14 +42,31 @@ class Resumed:
     optimizer_state: dict[str, Any]
     saliency: dict[str, Any]
     run: RunState
+    policy: PolicyState
     history: dict[str, Any]
     config: dict[str, Any]
 
 
+def run_entry(run: RunState, policy: PolicyState) -> dict[str, Any]:
+    """Return the state file's flat ``run`` entry: the loop's counters and the policy's state."""
+    return {**asdict(run), **policy.to_dict()}
+
+
+def split_run_entry(entry: dict[str, Any], path: Path) -> tuple[RunState, PolicyState]:
+    """Return the loop's counters and the policy's state from a ``run`` entry; raise CgapError on unknown keys."""
+    counters = {f.name for f in fields(RunState)}
+    decisions = {f.name for f in fields(PolicyState)}
+    unknown = sorted(set(entry) - counters - decisions)
+    if unknown:
+        raise CgapError(f"--resume: {path} has unknown run state keys {unknown} (written by another cgap version?)")
+    return (RunState(**{k: v for k, v in entry.items() if k in counters}),
+            PolicyState.from_dict({k: v for k, v in entry.items() if k in decisions}))
+
+
 def save_state(out_dir: Path, model: ZooModel, opt: torch.optim.Optimizer, saliency: dict[str, Any],
-               run: RunState, history: dict[str, Any], config: dict[str, Any]) -> Path:
+               run: RunState, policy: PolicyState, history: dict[str, Any], config: dict[str, Any]) -> Path:
     """Write the resume state atomically; return its path."""
-    extra = {"optimizer": opt.state_dict(), "saliency": saliency, "run": asdict(run), "history": history,
+    extra = {"optimizer": opt.state_dict(), "saliency": saliency, "run": run_entry(run, policy), "history": history,
              "config": config, "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}}
     return save_checkpoint(out_dir / STATE_FILE, model, meta={"kind": "cgap-train-state"}, extra=extra)
 
@@ -69,4 +83,5 @@ def load_state(out_dir: Path) -> Resumed:
     torch.set_rng_state(x["rng"]["torch"])
     state = random.getstate()
     random.setstate((state[0], tuple(x["rng"]["python"]), state[2]))
-    return Resumed(ck.model, x["optimizer"], x.get("saliency", {}), RunState(**x["run"]), x["history"], x["config"])
+    run, policy = split_run_entry(x["run"], path)
+    return Resumed(ck.model, x["optimizer"], x.get("saliency", {}), run, policy, x["history"], x["config"])
