@@ -45,7 +45,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, add_fn, _, help_text) in SUBCOMMANDS.items():
-        mod = _load(module) if selected == name else None
+        mod = _load(module, f"`cgap {name}`") if selected == name else None
         if mod is not None:
             getattr(mod, add_fn)(sub)
         else:
@@ -53,7 +53,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _load(module: str):  # noqa: ANN202 - returns a module or None
+def _load(module: str, what: str = "this command"):  # noqa: ANN202 - returns a module or None
     """Return the imported ``module``, None if it is absent from this build; raise MissingExtraError if it
     needs an uninstalled extra."""
     try:
@@ -61,7 +61,7 @@ def _load(module: str):  # noqa: ANN202 - returns a module or None
     except ModuleNotFoundError as exc:
         if exc.name == module:
             return None
-        missing = extra_error(exc)
+        missing = extra_error(exc, what)
         if missing is None:
             raise
         raise missing from None
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module_name, _, run_fn, _ = SUBCOMMANDS[args.command]
-    module = _load(module_name)
+    module = _load(module_name, f"`cgap {args.command}`")
     if module is None:
         print(f"cgap: error: the {args.command!r} command is not available in this build", file=sys.stderr)
         return 2
@@ -98,7 +98,8 @@ def run_guarded(func, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN0
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:  # an optional dependency imported deep inside a command
-        missing = extra_error(exc)
+        command = getattr(args, "command", None) if prog == "cgap" else None
+        missing = extra_error(exc, f"`{prog} {command}`" if command else f"`{prog}`")
         if missing is None or getattr(args, "debug", False):
             raise
         print(f"{prog}: error: {missing}", file=sys.stderr)

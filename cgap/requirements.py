@@ -42,7 +42,7 @@ def require(*modules: str, what: str = "this command") -> None:
             raise missing_extra(module, what)
 
 
-def extra_error(exc: ModuleNotFoundError) -> MissingExtraError | None:
+def extra_error(exc: ModuleNotFoundError, what: str = "this command") -> MissingExtraError | None:
     """Return the one-line error for an import of an optional dependency that failed, or None for any other."""
     name = exc.name or ""
-    return missing_extra(name) if name.split(".")[0] in EXTRA_OF_MODULE else None
+    return missing_extra(name, what) if name.split(".")[0] in EXTRA_OF_MODULE else None

@@ -93,7 +93,7 @@ def build(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
     """Return a freshly initialised PyTorch ``arch`` for ``input_shape`` (C, H, W) (arguments as :func:`zoo_graph`)."""
     from cgap.requirements import require
 
-    require("torch")
+    require("torch", what="a PyTorch zoo model")
     from cgap.models.torch_model import ZooModel
 
     zoo = zoo_graph(arch, input_shape, num_classes, widths, width_mult)
@@ -124,7 +124,7 @@ def __getattr__(name: str) -> object:
     if name == "ZooModel":
         from cgap.requirements import require
 
-        require("torch")
+        require("torch", what="a PyTorch zoo model")
         from cgap.models.torch_model import ZooModel
 
         return ZooModel
