@@ -114,7 +114,7 @@ def _populate(root: Scope, zoo: ZooGraph) -> None:
         path = zoo.modules.get(node.name)
         if path is not None:
             leaf = path.rpartition(".")[2]
-            if not hasattr(scope, leaf):
+            if leaf not in scope._modules:  # a module run twice (VGG's one pool) is made once
                 scope.add_module(leaf, torch_module(node.op))
             scope.runs_by_module[node.name] = leaf
         scope.steps.append(node)
