@@ -154,6 +154,9 @@ def _verify_brief(summary: dict) -> dict:
 
 def export_hls4ml_cli(args: argparse.Namespace) -> int:
     """Write generated/<name>-hls4ml/ through hls4ml, compile and compare its C-sim; print a one-line summary."""
+    from cgap.requirements import require
+
+    require("hls4ml", what="`cgap-export --target hls4ml`")
     from cgap.checkpoint import load_checkpoint
     from cgap.hls4ml_export import export_hls4ml
     from fpga_model.hw import load_hw

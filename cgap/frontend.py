@@ -21,6 +21,9 @@ def load_network(path: str | Path) -> Network:
         return from_onnx(path)
     if path.suffix not in (".pt", ".pth"):
         raise CgapError(f"{path}: expected a cgap checkpoint (.pt) or an ONNX model (.onnx)")
+    from cgap.requirements import require
+
+    require("torch", what=f"reading the checkpoint {path.name}")
     from cgap.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)

@@ -7,8 +7,6 @@ CxHxW] [--width-mult F] [--num-classes K]``.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 from cgap.errors import CgapError
 from cgap.ir import Network
@@ -35,14 +33,13 @@ def add_model_source_args(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def network_for_arch(arch: str, input_shape: tuple[int, int, int], num_classes: int, width_mult: float) -> Network:
-    """Return the IR of a freshly built zoo model (through the same ONNX export as checkpoints)."""
-    from cgap.export.onnx_export import to_onnx
-    from cgap.ir.from_onnx import from_onnx
-    from cgap.models import build
+    """Return the IR of zoo ``arch`` built from its description (no torch; equal to the exported model's IR).
 
-    model = build(arch, input_shape, num_classes, width_mult=width_mult)
-    with tempfile.TemporaryDirectory(prefix="cgap-") as tmp:
-        return from_onnx(to_onnx(model, input_shape, Path(tmp) / "m.onnx"), name=arch)
+    The ops carry no weight arrays: shapes, params, MACs, the simulator and DSE need none.
+    """
+    from cgap.models.ir_build import zoo_network
+
+    return zoo_network(arch, input_shape, num_classes, width_mult=width_mult)
 
 
 def network_from_args(args: argparse.Namespace, alternatives: str = "") -> Network:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from cgap.errors import CgapError
@@ -28,10 +29,14 @@ class CsimResult:
 
 
 def ap_types_dir() -> Path:
-    """Return the directory of the ap_types headers shipped inside the installed hls4ml package."""
+    """Return the directory of the ap_types headers: the copy vendored in hls_templates/ap_types, else hls4ml's."""
+    vendored = Path(str(resources.files("hls_templates") / "ap_types"))
+    if (vendored / "ap_int.h").is_file():
+        return vendored
     spec = importlib.util.find_spec("hls4ml")
     if spec is None or spec.origin is None:
-        raise CsimError("hls4ml is not installed: it ships the ap_types headers C-simulation needs (pip install hls4ml)")
+        raise CsimError(f"ap_types headers not found under {vendored}, and hls4ml (which also ships them) is not "
+                        "installed (pip install 'cgap[hls4ml]')")
     path = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
     if not (path / "ap_int.h").is_file():
         raise CsimError(f"ap_types headers not found under {path}")

@@ -127,7 +127,7 @@ class Network:
                 name=node.name, op=node.op.kind, inputs=node.inputs, in_shapes=ins, out_shape=out,
                 params=node.op.params(), macs=node.op.macs(list(ins), out),
                 activation_in=sum(int(np.prod(s)) for s in ins), activation_out=int(np.prod(out)),
-                weights=sum(int(a.size) for a in node.op.arrays().values()) or node.op.params(),
+                weights=sum(int(a.size) for a in node.op.arrays().values()) or node.op.stored_elements(),
             ))
         return rows
 

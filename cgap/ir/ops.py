@@ -62,6 +62,10 @@ class Op:
         """Return the op's weight arrays by field name (only those that are set)."""
         return {}
 
+    def stored_elements(self) -> int:
+        """Return the element count of the op's weight arrays when set (its parameters unless it stores more)."""
+        return self.params()
+
     @staticmethod
     def _need_chw(shape: Shape, what: str) -> None:
         if len(shape) != 3:
@@ -129,6 +133,9 @@ class BatchNorm(Op):
 
     def params(self) -> int:
         return 2 * self.channels
+
+    def stored_elements(self) -> int:
+        return 4 * self.channels  # scale, bias, running mean and variance
 
     def arrays(self) -> dict[str, np.ndarray]:
         pairs = (("scale", self.scale), ("bias", self.bias), ("mean", self.mean), ("var", self.var))

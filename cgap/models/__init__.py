@@ -1,36 +1,46 @@
-"""The model zoo: a plain dict registry of architectures buildable at any input shape and per-group widths."""
+"""The model zoo: a plain dict registry of architectures buildable at any input shape and per-group widths.
+
+Importing this package needs no torch: each architecture is described once, as a torch-free
+:class:`~cgap.models.graph.ZooGraph` (:func:`zoo_graph`), from which :func:`build` makes the PyTorch
+model (importing torch then) and :func:`cgap.models.ir_build.zoo_network` the IR.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
-
-import torch
+from typing import TYPE_CHECKING
 
 from cgap.errors import CgapError
 from cgap.models import lenet, resnet, vgg
-from cgap.models.base import ChannelGroup, Consumer, Producer, ZooModel
+from cgap.models.base import ChannelGroup, Consumer, Producer
+from cgap.models.graph import ZooGraph
+
+if TYPE_CHECKING:
+    from cgap.models.torch_model import ZooModel
 
 
 @dataclass(frozen=True)
 class Arch:
-    """A zoo entry: its default group widths and a constructor (input_shape, num_classes, widths) → model."""
+    """A zoo entry: default group widths, its graph (input_shape, num_classes, widths) and its channel groups."""
 
     default_widths: Callable[[], dict[str, int]]
-    make: Callable[[tuple[int, int, int], int, dict[str, int]], ZooModel]
+    graph: Callable[[tuple[int, int, int], int, dict[str, int]], ZooGraph]
+    channel_groups: Callable[[ZooGraph, dict[str, int]], list[ChannelGroup]]
 
 
 def _vgg(name: str) -> Arch:
-    return Arch(lambda: vgg.default_widths(name), lambda s, k, w: vgg.VGG(name, s, k, w))
+    return Arch(lambda: vgg.default_widths(name), lambda s, k, w: vgg.graph(name, s, k, w), vgg.channel_groups)
 
 
 def _resnet(name: str) -> Arch:
-    return Arch(lambda: resnet.default_widths(name), lambda s, k, w: resnet.ResNet(name, s, k, w))
+    return Arch(lambda: resnet.default_widths(name), lambda s, k, w: resnet.graph(name, s, k, w),
+                resnet.channel_groups)
 
 
 REGISTRY: dict[str, Arch] = {
-    "lenet5": Arch(lambda: dict(lenet.DEFAULT_WIDTHS), lenet.LeNet5),
+    "lenet5": Arch(lambda: dict(lenet.DEFAULT_WIDTHS), lenet.graph, lenet.channel_groups),
     **{name: _vgg(name) for name in vgg.CONFIGS},
     **{name: _resnet(name) for name in resnet.DEPTHS},
 }
@@ -55,26 +65,39 @@ def scale_widths(widths: dict[str, int], mult: float) -> dict[str, int]:
     return {g: max(1, round(w * mult)) for g, w in widths.items()}
 
 
-def build(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
-          widths: dict[str, int] | None = None, width_mult: float = 1.0) -> ZooModel:
-    """Return a freshly initialised ``arch`` for ``input_shape`` (C, H, W).
+def zoo_graph(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
+              widths: dict[str, int] | None = None, width_mult: float = 1.0) -> ZooGraph:
+    """Return the torch-free description of ``arch`` for ``input_shape`` (C, H, W).
 
     ``widths`` (group → width) overrides the defaults; ``width_mult`` scales whichever is used.
+    Raises CgapError for an unknown arch, a bad shape, width map or class count, or a model over
+    :data:`MAX_PARAMS`.
     """
     entry = get_arch(arch)
     shape = _check_shape(input_shape)
     if not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or num_classes < 1:
         raise CgapError(f"num_classes must be a positive integer, got {num_classes!r}")
-    num_classes = int(num_classes)
     base = dict(widths) if widths is not None else entry.default_widths()
     if width_mult != 1.0:
         base = scale_widths(base, width_mult)
-    with torch.device("meta"):  # shapes only, no memory: refuse absurd sizes before allocating them
-        params = sum(p.numel() for p in entry.make(shape, num_classes, base).parameters())
+    zoo = entry.graph(shape, int(num_classes), base)
+    params = zoo.net.total_params()
     if params > MAX_PARAMS:
         raise CgapError(f"{arch} with these widths/input has {params:,} parameters, more than the "
                         f"{MAX_PARAMS:,} cgap builds")
-    return entry.make(shape, num_classes, base)
+    return zoo
+
+
+def build(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
+          widths: dict[str, int] | None = None, width_mult: float = 1.0) -> ZooModel:
+    """Return a freshly initialised PyTorch ``arch`` for ``input_shape`` (C, H, W) (arguments as :func:`zoo_graph`)."""
+    from cgap.requirements import require
+
+    require("torch", what="a PyTorch zoo model")
+    from cgap.models.torch_model import ZooModel
+
+    zoo = zoo_graph(arch, input_shape, num_classes, widths, width_mult)
+    return ZooModel(arch, zoo.net.input_shape, int(num_classes), zoo.widths, zoo)
 
 
 MAX_INPUT_ELEMENTS = 1 << 26
@@ -96,5 +119,17 @@ def _check_shape(input_shape: object) -> tuple[int, int, int]:
     return dims  # type: ignore[return-value]
 
 
-__all__ = ["REGISTRY", "Arch", "ChannelGroup", "Consumer", "Producer", "ZooModel", "build", "default_widths",
-           "get_arch", "scale_widths"]
+def __getattr__(name: str) -> object:
+    """Import the PyTorch model class only when asked for (``from cgap.models import ZooModel``)."""
+    if name == "ZooModel":
+        from cgap.requirements import require
+
+        require("torch", what="a PyTorch zoo model")
+        from cgap.models.torch_model import ZooModel
+
+        return ZooModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["REGISTRY", "Arch", "ChannelGroup", "Consumer", "Producer", "ZooGraph", "ZooModel", "build",
+           "default_widths", "get_arch", "scale_widths", "zoo_graph"]

@@ -1,4 +1,4 @@
-"""What every zoo model shares: its construction record and its coupled channel groups.
+"""What every zoo model shares, without torch: its coupled channel groups and the width-map check.
 
 A *group* is a set of channels that must keep the same width: a conv's filters (with its
 BN channels), every conv/linear that reads them, and, in ResNets, every tensor joined to
@@ -8,9 +8,6 @@ them by a residual add.  Growing or pruning a unit of a group touches every memb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
-from torch import nn
 
 from cgap.errors import CgapError
 
@@ -45,42 +42,6 @@ class ChannelGroup:
     consumers: tuple[Consumer, ...] = field(default=())
 
 
-class ZooModel(nn.Module):
-    """Base of every zoo model: remembers how it was built so a checkpoint can rebuild it.
-
-    Subclasses set ``arch``, ``input_shape``, ``num_classes`` and ``widths`` (group name → width)
-    and implement :meth:`channel_groups`.
-    """
-
-    arch: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    widths: dict[str, int]
-
-    def channel_groups(self) -> list[ChannelGroup]:
-        """Return the model's coupled channel groups, in forward order."""
-        raise NotImplementedError
-
-    def describe(self) -> dict:
-        """Return the plain construction record: ``{"arch", "input_shape", "num_classes", "widths"}``."""
-        return {
-            "arch": self.arch,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "widths": dict(self.widths),
-        }
-
-    def count_params(self) -> int:
-        """Return the number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
-    """Return a bias-free conv (same padding) and its BatchNorm."""
-    conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
-    return conv, nn.BatchNorm2d(cout)
-
-
 def check_widths(arch: str, widths: dict[str, int], expected: list[str]) -> dict[str, int]:
     """Return ``widths`` restricted to ``expected`` groups, raising CgapError on a missing/extra/bad entry."""
     missing = [g for g in expected if g not in widths]
@@ -92,15 +53,3 @@ def check_widths(arch: str, widths: dict[str, int], expected: list[str]) -> dict
         if not isinstance(w, int) or isinstance(w, bool) or w < 1:
             raise CgapError(f"{arch}: width of group {g!r} must be a positive integer, got {w!r}")
     return {g: widths[g] for g in expected}
-
-
-def spatial_after(size: int, pools: int) -> int:
-    """Return a spatial size after ``pools`` 2×2 max-pools (floor)."""
-    for _ in range(pools):
-        size //= 2
-    return size
-
-
-def dummy_input(model: ZooModel, batch: int = 1) -> torch.Tensor:
-    """Return a random batch shaped for ``model``."""
-    return torch.randn(batch, *model.input_shape)
