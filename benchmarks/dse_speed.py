@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cgap.table import format_table  # noqa: E402
 from fpga_model.devices import get_device  # noqa: E402
 from fpga_model.dse import explore  # noqa: E402
+from fpga_model.table import format_table  # noqa: E402
 from fpga_model.testnets import resnet_cifar  # noqa: E402
 
 

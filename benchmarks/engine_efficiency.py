@@ -53,7 +53,7 @@ def _vgg16_imagenet(ops, network, node, input_name: str):
 
 
 def _cases():
-    from cgap.ir import INPUT, Network, Node, ops
+    from cgap_ir import INPUT, Network, Node, ops
     from fpga_model.hw import PRESETS, DramConfig
     from fpga_model.testnets import lenet5, resnet_cifar, vgg
 

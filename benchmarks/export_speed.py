@@ -21,12 +21,12 @@ import torch
 
 from cgap.export.onnx_export import to_onnx
 from cgap.hls import compile_network, export_fpga, render, write_plan
-from cgap.ir import Network
-from cgap.ir.from_onnx import from_onnx
 from cgap.models import build
 from cgap.passes import fold_bn
 from cgap.passes.calibrate_ort import ort_ranges
 from cgap.passes.quantize import calibrate
+from cgap_ir import Network
+from cgap_ir.from_onnx import from_onnx
 from fpga_model.hw import load_hw
 
 
@@ -55,7 +55,7 @@ def time_export(net: Network, onnx_path: Path, hw, calib: np.ndarray, out: Path)
     t0 = time.perf_counter()
     c = compile_network(net, hw, calib, net.name, ranges=ranges)
     t1 = time.perf_counter()
-    plan = render(c.program, c.spec, hw)
+    plan = render(c.program, c.engine)
     t2 = time.perf_counter()
     write_plan(plan, out / net.name)
     t3 = time.perf_counter()

@@ -45,7 +45,7 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
 
 def refuse_non_empty(target: str | Path, force: bool, what: str = "output directory") -> None:
     """Raise CgapError if ``target`` is a non-empty directory and ``force`` is not set."""
-    from cgap.errors import CgapError
+    from cgap_ir.errors import CgapError
 
     target = Path(target)
     if target.is_dir() and any(target.iterdir()) and not force:
@@ -79,7 +79,7 @@ def atomic_dir(target: str | Path, force: bool = False) -> Iterator[Path]:
 
 def write_output(target: str | Path, text: str) -> Path:
     """Write a user-requested output file atomically; an OS failure becomes a one-line CgapError naming it."""
-    from cgap.errors import CgapError
+    from cgap_ir.errors import CgapError
 
     try:
         return write_text_atomic(target, text)

@@ -28,8 +28,8 @@ import torch
 
 import cgap
 from cgap.atomic import atomic_path
-from cgap.errors import CgapError
 from cgap.models import ZooModel, build
+from cgap_ir.errors import CgapError
 
 FORMAT = "cgap-checkpoint"
 FORMAT_VERSION = 1

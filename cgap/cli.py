@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from cgap import __version__
-from cgap.errors import CgapError
 from cgap.requirements import MissingExtraError, extra_error
+from cgap_ir.errors import CgapError
 
 # name -> (module, add-parser function, run function, help); a module is imported only for its own command
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {

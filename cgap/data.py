@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 FASHION_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 

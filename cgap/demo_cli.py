@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from cgap.atomic import refuse_non_empty, write_text_atomic
-from cgap.errors import CgapError
-from cgap.table import format_table
+from cgap_ir.errors import CgapError
+from fpga_model.table import format_table
 
 PROFILES = {
     # name: (epochs, subset, verify images)
@@ -89,11 +89,11 @@ def _export(run: Path, args: argparse.Namespace, model: Path, images: int) -> di
 
 
 def _simulate(run: Path, hw_spec: str, models: dict[str, Path]) -> dict[str, dict]:
-    from cgap.dse_cli import resource_dict
     from cgap.frontend import load_network
     from fpga_model.engine_sim import simulate
     from fpga_model.hw import hw_to_toml, load_hw
     from fpga_model.report import to_dict
+    from fpga_model.resource_lines import resource_dict
 
     print(f"\n== simulate on {hw_spec}", flush=True)
     hw = load_hw(hw_spec)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cgap.atomic import refuse_non_empty
 from cgap.cli import run_guarded
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 TARGETS = ("onnx", "fpga", "hls4ml")
 SATURATION_WARN = 0.01
@@ -108,7 +108,7 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
             logits = ckpt.model(torch.from_numpy(images)).numpy()
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
                           float_logits=logits, ranges=ranges)
-    from cgap.dse_cli import resource_check, resource_summary
+    from fpga_model.resource_lines import resource_check, resource_summary
 
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
     print(resource_summary(hw))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from cgap.errors import CgapError
-from cgap.ir import Network
-from cgap.ir.from_onnx import from_onnx
+from cgap_ir import Network
+from cgap_ir.errors import CgapError
+from cgap_ir.from_onnx import from_onnx
 
 
 def load_network(path: str | Path) -> Network:

@@ -1,6 +1,6 @@
 """The numpy integer golden model: exactly the bits the generated engine computes.
 
-Per engine layer (``fpga_model.schedule.EngineLayer``), in this order (``hls_templates/cgap_engine.h``
+Per layer of a quantised :class:`~fpga_model.engine_program.EngineProgram`, in this order (``hls_templates/cgap_engine.h``
 does the same):
 
 ``conv``  acc = bias + sum(w * x)                   (acc_bits, wraps; zero padding)
@@ -25,9 +25,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cgap.fixed_point import div_round, saturate_relu, shift_round, to_fixed, wrap
-from cgap.ir import INPUT
-from cgap.passes.quantize import LayerQuant, QuantSpec
-from fpga_model.schedule import EngineLayer
+from cgap_ir import INPUT
+from fpga_model.engine_program import EngineProgram, LayerQuant
+from fpga_model.loopnest import EngineLayer
 
 
 @dataclass
@@ -74,18 +74,19 @@ def _pool_store(y: np.ndarray, layer: EngineLayer) -> np.ndarray:
     return div_round(blocks.sum(axis=(3, 5)), kh * kw)
 
 
-def conv_layer(layer: EngineLayer, lq: LayerQuant, spec: QuantSpec, x: np.ndarray, res: np.ndarray | None):
+def conv_layer(layer: EngineLayer, lq: LayerQuant, bits: tuple[int, int], x: np.ndarray, res: np.ndarray | None):
     """Return (output tensor, saturations) of a ``conv`` engine layer."""
     acc = _mac(x, layer, lq) + lq.bias[None, :, None, None]
     if res is not None:
         acc = acc + align(res, lq.res_shift)
-    y, sat = saturate_relu(shift_round(wrap(acc, spec.acc_bits), lq.out_shift), spec.act_bits, layer.relu)
+    act_bits, acc_bits = bits
+    y, sat = saturate_relu(shift_round(wrap(acc, acc_bits), lq.out_shift), act_bits, layer.relu)
     if layer.pool:
         y = _pool_store(y, layer)
     return y, sat
 
 
-def pool_layer(layer: EngineLayer, lq: LayerQuant, spec: QuantSpec, x: np.ndarray, res: np.ndarray | None):
+def pool_layer(layer: EngineLayer, lq: LayerQuant, bits: tuple[int, int], x: np.ndarray, res: np.ndarray | None):
     """Return (output, 0) of a standalone ``pool`` layer (padding never wins a max nor counts unless asked)."""
     valid = _windows(_pad(np.ones_like(x[:1, :1]), layer.pads), layer.kernel, layer.stride)
     if layer.pool == "max":
@@ -98,35 +99,38 @@ def pool_layer(layer: EngineLayer, lq: LayerQuant, spec: QuantSpec, x: np.ndarra
     return (np.maximum(y, 0) if layer.relu else y), 0
 
 
-def gap_layer(layer: EngineLayer, lq: LayerQuant, spec: QuantSpec, x: np.ndarray, res: np.ndarray | None):
+def gap_layer(layer: EngineLayer, lq: LayerQuant, bits: tuple[int, int], x: np.ndarray, res: np.ndarray | None):
     """Return (output, 0) of a global average pool."""
     _, h, w = layer.in_shape
     return div_round(x.sum(axis=(2, 3), keepdims=True), h * w), 0
 
 
-def add_layer(layer: EngineLayer, lq: LayerQuant, spec: QuantSpec, x: np.ndarray, res: np.ndarray | None):
+def add_layer(layer: EngineLayer, lq: LayerQuant, bits: tuple[int, int], x: np.ndarray, res: np.ndarray | None):
     """Return (output, saturations) of a standalone residual add."""
-    acc = wrap(align(x, lq.in_shift) + align(res, lq.res_shift), spec.acc_bits)
-    return saturate_relu(shift_round(acc, lq.out_shift), spec.act_bits, layer.relu)
+    act_bits, acc_bits = bits
+    acc = wrap(align(x, lq.in_shift) + align(res, lq.res_shift), acc_bits)
+    return saturate_relu(shift_round(acc, lq.out_shift), act_bits, layer.relu)
 
 
 LAYER_KERNELS: dict[str, Callable] = {"conv": conv_layer, "pool": pool_layer, "gap": gap_layer, "add": add_layer}
 
 
-def quantize_input(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    """Return the float input batch ``x`` as act_bits integers at the input's frac."""
-    q, _ = to_fixed(x, spec.tensor_frac[INPUT], spec.act_bits)
+def quantize_input(x: np.ndarray, program: EngineProgram) -> np.ndarray:
+    """Return the float input batch ``x`` as act_bits integers at the program's input frac."""
+    q, _ = to_fixed(x, program.tensor_frac(INPUT), program.hw.act_bits)
     return q
 
 
-def run_golden(layers: list[EngineLayer], spec: QuantSpec, xq: np.ndarray) -> GoldenResult:
-    """Return the integer result of every engine tensor for the quantised input batch ``xq``."""
+def run_golden(program: EngineProgram, xq: np.ndarray) -> GoldenResult:
+    """Return the integer result of every engine tensor of the quantised ``program`` for the input batch ``xq``."""
+    bits = (program.hw.act_bits, program.hw.acc_bits)
     tensors = {INPUT: np.asarray(xq, dtype=np.int64)}
     sats: dict[str, int] = {}
-    for layer in layers:
+    for p in program.layers:
+        layer = p.layer
         x = tensors[layer.input]
         x = x.reshape(x.shape[0], *layer.in_shape)
         res = tensors[layer.residual].reshape(x.shape[0], *layer.conv_out) if layer.residual else None
-        y, sats[layer.name] = LAYER_KERNELS[layer.kind](layer, spec.layers[layer.name], spec, x, res)
+        y, sats[layer.name] = LAYER_KERNELS[layer.kind](layer, program.quant(layer.name), bits, x, res)
         tensors[layer.output] = y.reshape(x.shape[0], *layer.out_shape)
     return GoldenResult(tensors, sats)

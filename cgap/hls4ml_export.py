@@ -52,8 +52,8 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from cgap.atomic import atomic_dir
-from cgap.errors import CgapError
 from cgap.fixed_point import frac_for
+from cgap_ir.errors import CgapError
 from fpga_model.devices import device_for_part
 from fpga_model.hw import HwConfig
 

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from cgap.model_source import add_model_source_args, network_from_args
-from cgap.table import format_table
+from fpga_model.table import format_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

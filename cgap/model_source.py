@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from cgap.errors import CgapError
-from cgap.ir import Network
+from cgap_ir import Network
+from cgap_ir.errors import CgapError
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -25,7 +25,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 def add_model_source_args(p: argparse.ArgumentParser, verb: str) -> None:
     """Add ``MODEL``, ``--arch``, ``--input``, ``--width-mult`` and ``--num-classes`` to ``p``."""
-    p.add_argument("model", nargs="?", help="model.pt checkpoint or .onnx file")
+    p.add_argument("model", nargs="?", help="model.pt checkpoint or .onnx file (cgap sim: also a generated project)")
     p.add_argument("--arch", help=f"{verb} a zoo architecture instead of a file")
     p.add_argument("--input", default="3x32x32", help="input shape CxHxW for --arch (default 3x32x32)")
     p.add_argument("--width-mult", type=float, default=1.0, help="width multiplier for --arch (default 1.0)")

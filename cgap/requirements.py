@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 EXTRA_OF_MODULE: dict[str, str] = {
     "torch": "train",

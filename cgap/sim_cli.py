@@ -1,6 +1,7 @@
 """`cgap sim`: predict the accelerator's per-layer latency, DRAM traffic and energy, or run systolic mode.
 
     cgap sim MODEL.pt|MODEL.onnx --hw PRESET|FILE.toml [--json] [--csv F] [--plot F]
+    cgap sim PROJECT/program.json|PROJECT         (a generated project: exactly its layer table, on its hw)
     cgap sim --arch resnet20 [--input 3x32x32] [--width-mult 0.5] --hw PRESET
     cgap sim --scalesim-topology TOPO.csv --scalesim-config CFG.cfg [--gemm] [--json]
 """
@@ -11,8 +12,8 @@ import argparse
 import json
 
 from cgap.atomic import write_output
-from cgap.errors import CgapError
 from cgap.model_source import add_model_source_args, network_from_args
+from cgap_ir.errors import CgapError
 
 
 def add_sim_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,13 +41,18 @@ def run_sim(args: argparse.Namespace) -> int:
     from fpga_model.engine_sim import PIPELINE_DEPTH, simulate
     from fpga_model.hw import load_hw
 
-    hw = load_hw(args.hw)
     depth = PIPELINE_DEPTH if args.pipeline_depth is None else args.pipeline_depth
     if depth < 0:
         raise CgapError(f"--pipeline-depth must be >= 0, got {depth}")
-    net = network_from_args(args, " (or --scalesim-topology/--scalesim-config)")
-    result = simulate(net, hw, pipeline_depth=depth, overlap=not args.no_overlap)
-    from cgap.dse_cli import resource_summary
+    program = _program_file(args.model)
+    if program is not None:
+        hw = program.hw if args.hw is None else load_hw(args.hw)
+        result = simulate(program, hw, pipeline_depth=depth, overlap=not args.no_overlap)
+    else:
+        hw = load_hw(args.hw)
+        net = network_from_args(args, " (or --scalesim-topology/--scalesim-config)")
+        result = simulate(net, hw, pipeline_depth=depth, overlap=not args.no_overlap)
+    from fpga_model.resource_lines import resource_summary
 
     print(json.dumps(report.to_dict(result), indent=2) if args.json else report.table(result))
     if not args.json:
@@ -56,6 +62,21 @@ def run_sim(args: argparse.Namespace) -> int:
     if args.plot:
         report.plot(result, args.plot)
     return 0
+
+
+def _program_file(model: str | None):  # noqa: ANN202 - EngineProgram | None
+    """Return the engine program of a generated project (its directory or its program.json), else None."""
+    if not model:
+        return None
+    from pathlib import Path
+
+    from fpga_model.engine_program import EngineProgram
+
+    path = Path(model)
+    path = path / "program.json" if path.is_dir() else path
+    if path.name != "program.json" or not path.is_file():
+        return None
+    return EngineProgram.from_json(path.read_text(), str(path))
 
 
 def _run_systolic(args: argparse.Namespace) -> int:

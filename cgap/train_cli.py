@@ -8,13 +8,13 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from cgap.errors import CgapError
 from cgap.train.config import DEVICES, OPTIMIZERS, PRUNE_COSTS, PRUNE_SCHEDULES, SCHEDULES, TRAIN_METHODS, TrainConfig
 from cgap.train.distributed import BACKENDS, DEFAULT_TIMEOUT_S
 from cgap.train.grow import MODES
 from cgap.train.prune import SCOPES
 from cgap.train.resume import STATE_FILE
 from cgap.train.saliency import METHODS
+from cgap_ir.errors import CgapError
 
 D = TrainConfig()
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 from fpga_model.hw import DramConfig
 
 

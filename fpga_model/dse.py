@@ -39,8 +39,8 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from cgap.errors import CgapError
-from cgap.ir import Network
+from cgap_ir import Network
+from cgap_ir.errors import CgapError
 from fpga_model import dram
 from fpga_model import resources as res
 from fpga_model.devices import Device

@@ -1,26 +1,11 @@
-"""Cycle-level model of the generated engine (DESIGN.md §3): tiles, ping-pong, wide DRAM ports, buffers, energy.
+"""The engine simulator: per scheduled layer, cycles, DRAM bytes, on-chip buffer traffic and energy.
 
-Every cycle term here is one the generated C engine (``hls_templates/cgap_engine.h``) counts in
-C-simulation, loop by loop, so ``verify.json`` can demand equality (``cycles_match``); each term is stated
-once in ``fpga_model/SIMULATOR.md``.  Per engine layer from :func:`fpga_model.schedule.schedule` (whose loop
-nest and ``compute_iterations`` are the contract):
-
-* **Tiles** in loop order (output-channel tiles outer, output-row tiles inner; non-conv layers tile
-  channels only).  Load stage of a tile: one burst for the weights and one for the biases of its Pof groups
-  (first row tile of each channel tile), the input rows (``schedule.input_rows``; one burst per channel, or
-  one for the tensor when the tile spans the whole height), the residual rows likewise.  Store stage: the
-  (pooled) output rows, one burst per channel or one for the tile; with a fused pool each beat takes
-  pkh·pkw cycles.  Beats come from the padded DRAM layout of :mod:`fpga_model.layout`; a burst costs
-  :func:`fpga_model.dram.burst_cycles` (latency + beats).
-* **Compute stage**: conv: one flattened II=1 loop per tile, ``blocks · max(steps, Poy·Pox) + Poy·Pox``
-  iterations plus ``pipeline_depth`` (the write-out of a block overlaps the next block's MAC steps);
-  pool: per block a window loop and a Pof·Poy·Pox write-out loop; gap: per Pof group one loop per block
-  row and a Pof-long divide loop; add: one loop per (group, block row); each loop adds ``pipeline_depth``.
-* **Ping-pong**: step s loads tile s, computes tile s-1 and stores tile s-2 on separate ports; the step
-  takes max(load, compute, store, DRAM device time) (:func:`fpga_model.dram.device_cycles`).  Layers do
-  not overlap each other.  ``overlap=False`` runs load, compute and store of each tile back to back.
-* **DRAM bytes** are the beats moved times the port width (row padding and pad filters included);
-  **energy** from :mod:`fpga_model.energy`; on-chip buffer bytes read/written from the same counts.
+The cycles and DRAM beats come from :mod:`fpga_model.cost` — the terms the generated engine counts in
+C-simulation, listed once in ``fpga_model/SIMULATOR.md``; this module adds what a report needs on top of
+them: DRAM bytes (beats x port width, row padding included), buffer bytes (loads write the useful words of
+their beats; the MAC array reads Pox·Poy input and Pof weight words per step; the write-out writes, and a
+residual adds, each conv output once; stores read it back), the roofline bound and the energy breakdown of
+:mod:`fpga_model.energy`.
 
 Not modelled: host start-up, the layer-table fetch, AXI-lite control, the final softmax, clock-domain
 crossings, DRAM refresh beyond ``dram.efficiency`` and any overlap between consecutive layers.
@@ -31,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cgap.ir import Network
+from cgap_ir import Network
 from fpga_model import dram
 from fpga_model.cost import PIPELINE_DEPTH, TileCosts, layer_cycles, pingpong_cycles, tile_costs
 from fpga_model.energy import layer_energy
+from fpga_model.engine_program import EngineProgram, ProgramError
 from fpga_model.hw import HwConfig
 from fpga_model.loopnest import EngineLayer, compute_iterations
 from fpga_model.report import totals
@@ -113,14 +99,24 @@ def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPEL
                        cycles, layer.macs, roofline, w_bytes, a_bytes, o_bytes, reads, writes, alu, energy)
 
 
-def simulate(net: Network | Sequence[EngineLayer], hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
-             overlap: bool = True) -> SimReport:
-    """Return the :class:`SimReport` of ``net`` (a Network, or its already scheduled layers) on ``hw``.
+def simulate(source: Network | EngineProgram | Sequence[EngineLayer], hw: HwConfig | None = None,
+             pipeline_depth: int = PIPELINE_DEPTH, overlap: bool = True) -> SimReport:
+    """Return the :class:`SimReport` of a network (scheduled on ``hw``: BN folded, fused, tiled), of an engine
+    program (on its own hw: exactly the project it was generated into), or of already scheduled layers on ``hw``.
 
     ``overlap=False`` runs each tile's load, compute and store back to back (no ping-pong).
     """
-    layers = schedule(net, hw) if isinstance(net, Network) else list(net)
-    name = net.name if isinstance(net, Network) else "layers"
+    if isinstance(source, EngineProgram):
+        if hw is not None and hw != source.hw:
+            raise ProgramError(f"program {source.name!r} was tiled for hw {source.hw.name!r}, not {hw.name!r}: "
+                               "simulate it on its own hw, or lower the network again")
+        hw, layers, name = source.hw, source.engine_layers, source.name
+    elif hw is None:
+        raise TypeError("simulate needs a hw for a network or a list of layers")
+    elif isinstance(source, Network):
+        layers, name = schedule(source, hw), source.name
+    else:
+        layers, name = list(source), "layers"
     return SimReport(name, hw, [simulate_layer(layer, hw, pipeline_depth, overlap) for layer in layers])
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 class HwConfigError(CgapError):
@@ -196,6 +196,12 @@ _SECTIONS: dict[str, dict[str, str]] = {   # TOML section -> {TOML key: HwConfig
     "buffers": {"input_kib": "input_buffer_kib", "weight_kib": "weight_buffer_kib", "output_kib": "output_buffer_kib"},
     "device": {"part": "part", "clock_mhz": "clock_mhz"},
 }
+
+
+def hw_from_dict(doc: dict[str, Any]) -> HwConfig:
+    """Return the HwConfig of :meth:`HwConfig.to_dict`'s output (checked like any other; TypeError on a bad key)."""
+    body = {k: v for k, v in doc.items() if k not in ("dram", "energy")}
+    return HwConfig(**body, dram=DramConfig(**doc["dram"]), energy=EnergyConfig(**doc["energy"]))
 
 
 def load_hw(spec: str | Path | None = None) -> HwConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 from fpga_model.hw import HwConfig
 
 

@@ -99,7 +99,7 @@ def _fmt(value: object) -> str:
 
 def table(report: SimReport) -> str:
     """Return an aligned terminal table: one line per layer (full names), a total line and a summary."""
-    from cgap.table import format_table
+    from fpga_model.table import format_table
 
     doc = to_dict(report)
     headers = ["layer", "kind", "cycles", "compute", "stall", "util %", "DRAM rd KiB", "wr KiB", "energy uJ"]

@@ -43,7 +43,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
-from cgap.ir import INPUT, Network, ops
+from cgap_ir import INPUT, Network, ops
+from cgap_ir.fold_bn import fold_bn
 from fpga_model.cost import layer_cycles
 from fpga_model.hw import HwConfig
 from fpga_model.loopnest import EngineLayer, ScheduleError, compute_iterations, input_rows, tiles
@@ -326,5 +327,6 @@ def _raise_no_tile(layer: EngineLayer, hw: HwConfig, limits: tuple[int, int, int
 
 
 def schedule(net: Network, hw: HwConfig) -> list[EngineLayer]:
-    """Return the fused, tiled engine layers of ``net`` on ``hw`` (the engine's layer table)."""
-    return [choose_tiles(layer, hw) for layer in fuse(net)]
+    """Return the engine's layer table of ``net`` on ``hw``: BN folded (a no-op on a folded network), nodes fused,
+    tiles chosen — the same layers, with the same names, as the program ``cgap-export`` generates."""
+    return [choose_tiles(layer, hw) for layer in fuse(fold_bn(net))]

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 DATAFLOWS = ("os", "ws", "is")
 

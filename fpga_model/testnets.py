@@ -7,7 +7,7 @@ same builders express pruned networks.
 
 from __future__ import annotations
 
-from cgap.ir import INPUT, Network, Node, ops
+from cgap_ir import INPUT, Network, Node, ops
 
 
 class _Builder:

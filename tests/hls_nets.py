@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cgap.ir import (
+from cgap_ir import (
     INPUT,
     Add,
     AvgPool,

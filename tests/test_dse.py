@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from cgap.dse_cli import add_dse_parser, resource_dict, resource_summary, run_dse
-from cgap.errors import CgapError
+from cgap.dse_cli import add_dse_parser, run_dse
+from cgap_ir.errors import CgapError
 from fpga_model.devices import get_device
 from fpga_model.dse import DseError, Grid, explore, make_hw, pareto_indices
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import load_hw
 from fpga_model.report import totals
+from fpga_model.resource_lines import resource_dict, resource_summary
 from fpga_model.resources import estimate
 from fpga_model.schedule import ScheduleError
 from fpga_model.testnets import lenet5, resnet_cifar

@@ -16,9 +16,9 @@ import torch
 
 from cgap.checkpoint import save_checkpoint
 from cgap.cli import main
-from cgap.errors import CgapError
 from cgap.export_cli import main as export_main
 from cgap.models import build
+from cgap_ir.errors import CgapError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "scalesim"

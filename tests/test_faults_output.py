@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cgap.atomic import atomic_dir, atomic_path, write_text_atomic
-from cgap.errors import CgapError
 from cgap.export_cli import main as export_main
+from cgap_ir.errors import CgapError
 
 
 def _previous_output(folder: Path) -> Path:

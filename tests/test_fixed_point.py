@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from cgap.fixed_point import div_round, frac_for, saturate, saturate_relu, shift_round, to_fixed, to_float, wrap
 from cgap.golden import quantize_input, run_golden
 from cgap.hls import compile_network
-from cgap.ir import executor
+from cgap_ir import executor
 from fpga_model.hw import PRESETS
 from tests.hls_nets import plain_net, relu_net, residual_net
 
@@ -54,9 +54,9 @@ def test_golden_close_to_float(make, preset, tol):
     net = make()
     x = np.random.default_rng(3).normal(0, 1, (100, *net.input_shape))
     c = compile_network(net, PRESETS[preset], x, "g")
-    result = run_golden(c.layers, c.spec, quantize_input(x, c.spec))
-    out = result.tensors[c.program.output_tensor].reshape(len(x), -1)
-    got = to_float(out, c.spec.tensor_frac[c.program.output_tensor])
+    result = run_golden(c.engine, quantize_input(x, c.engine))
+    out = result.tensors[c.engine.output].reshape(len(x), -1)
+    got = to_float(out, c.engine.tensor_frac(c.engine.output))
     ref = executor.run(net, x).reshape(len(x), -1)
     assert np.abs(got - ref).max() < tol * max(1.0, np.abs(ref).max())
     assert np.mean(got.argmax(1) == ref.argmax(1)) >= (0.99 if preset.endswith("16b") else 0.9)

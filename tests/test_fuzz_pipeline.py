@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 from cgap.export.onnx_export import to_onnx
 from cgap.fixed_point import to_float
 from cgap.hls.export import compile_network, export_fpga, golden_outputs
-from cgap.ir import executor
-from cgap.ir.from_onnx import from_onnx
-from cgap.passes.fold_bn import fold_bn
-from cgap.passes.quantize import range_nodes
+from cgap.passes.quantize import calibrate, range_nodes
+from cgap_ir import executor
+from cgap_ir.from_onnx import from_onnx
 from fpga_model import dram
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
@@ -62,25 +61,25 @@ def _check_fixed(net, hw_name: str, x: np.ndarray, ref: np.ndarray, rel: float) 
     """Golden (fixed point) on the calibration images themselves: no saturation, error within ``rel`` of range."""
     c = compile_network(net, PRESETS[hw_name], x, "fuzz")
     _, yq, golden = golden_outputs(c, x)
-    got = to_float(yq, c.spec.tensor_frac[c.program.output_tensor]).reshape(ref.shape)
+    got = to_float(yq, c.engine.tensor_frac(c.engine.output)).reshape(ref.shape)
     scale = max(float(np.abs(ref).max()), 1e-3)
     err = float(np.abs(got - ref).max())
     assert err <= rel * scale, f"fixed-point error {err:.3g} > {rel} x range {scale:.3g}"
-    _check_saturations(net, c, golden.saturations, slack=0.1 if rel >= REL_ERR_8 else 0.01)
+    _check_saturations(c, calibrate(c.net, x), golden.saturations, slack=0.1 if rel >= REL_ERR_8 else 0.01)
     top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else None
     if top2 is not None:
         clear = (top2[:, 1] - top2[:, 0]) > 2 * err  # float winner beats the runner-up by more than the error
         assert np.array_equal(got.argmax(1)[clear], ref.argmax(1)[clear])
 
 
-def _check_saturations(net, c, saturations: dict[str, int], slack: float) -> None:
+def _check_saturations(c, ranges: dict[str, float], saturations: dict[str, int], slack: float) -> None:
     """No layer saturates on its own calibration images, except one calibrated within ``slack`` of its format's
     limit: there the rounding of earlier layers can carry a value one LSB past it (seen at 8 bits, a 1x1 map
     whose range sat at 99.85% of the limit)."""
-    limit = (1 << (c.spec.act_bits - 1)) - 1
-    for layer, value_node in zip(c.layers, range_nodes(fold_bn(net))[1:], strict=True):
+    limit = (1 << (c.engine.hw.act_bits - 1)) - 1
+    for layer, value_node in zip(c.layers, range_nodes(c.layers)[1:], strict=True):
         if saturations[layer.name]:
-            used = c.spec.ranges[value_node] * 2.0 ** c.spec.tensor_frac[layer.output] / limit
+            used = ranges[value_node] * 2.0 ** c.engine.tensor_frac(layer.output) / limit
             assert used >= 1 - slack, (layer.name, saturations[layer.name], f"range uses {used:.1%} of the format")
 
 
@@ -199,4 +198,4 @@ def test_saturation_at_the_format_limit_is_accepted_and_elsewhere_is_not(tmp_pat
     saturations = golden_outputs(c, x)[2].saturations
     assert saturations["body.4.conv"] == 1  # the case really saturates
     with pytest.raises(AssertionError, match="body.0.conv"):  # a layer at ~55% of its format may not
-        _check_saturations(net, c, {**saturations, "body.0.conv": 1}, slack=0.1)
+        _check_saturations(c, calibrate(c.net, x), {**saturations, "body.0.conv": 1}, slack=0.1)

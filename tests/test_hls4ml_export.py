@@ -16,8 +16,8 @@ import torch
 
 from cgap import hls4ml_export as hx
 from cgap.checkpoint import save_checkpoint
-from cgap.errors import CgapError
 from cgap.models import build
+from cgap_ir.errors import CgapError
 from fpga_model.hw import load_hw
 from tests.conftest import irregular_model, randomise_bn
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from jinja2 import UndefinedError
 
-from cgap.errors import CgapError
 from cgap.hls import compile_network, export_fpga, render, write_plan
 from cgap.hls.render import _env
-from cgap.ir import Conv2d, Flatten, Linear, Network, Node
+from cgap_ir import Conv2d, Flatten, Linear, Network, Node
+from cgap_ir.errors import CgapError
 from fpga_model.hw import PRESETS, hw_from_toml_dict
 from tests.hls_nets import plain_net, residual_net
 
@@ -34,7 +34,7 @@ def _plan(make=residual_net, hw=PRESETS["zcu102-16b"]):
     net = make()
     x = np.random.default_rng(0).normal(0, 1, (100, *net.input_shape))
     c = compile_network(net, hw, x, "scan")
-    return render(c.program, c.spec, hw), c
+    return render(c.program, c.engine), c
 
 
 def _firmware(plan) -> dict[str, str]:
@@ -188,7 +188,7 @@ def test_weight_image_layout():
     words = np.frombuffer(plan["data/weights.bin"], dtype="<i2").astype(np.int64)
     assert words.size == c.program.weights.size and words.size % 8 == 0
     first = next(r for r in c.program.rows if r["kind"] == 0)
-    lq = c.spec.layers[c.layers[0].name]
+    lq = c.engine.quant(c.layers[0].name)
     nof, steps = lq.weight.shape[0], int(np.prod(lq.weight.shape[1:]))
     w = lq.weight.reshape(nof, steps)
     start = first["w_off"] * 8

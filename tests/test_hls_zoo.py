@@ -11,7 +11,7 @@ import pytest
 
 from cgap.export.onnx_export import to_onnx
 from cgap.hls import export_fpga
-from cgap.ir.from_onnx import from_onnx
+from cgap_ir.from_onnx import from_onnx
 from fpga_model.hw import PRESETS
 from tests.conftest import SHAPES, irregular_model
 

@@ -30,7 +30,7 @@ CSIM_SCRIPT = """
 import json, sys
 import numpy as np
 from cgap.hls.export import export_fpga
-from cgap.ir.from_onnx import from_onnx
+from cgap_ir.from_onnx import from_onnx
 from fpga_model.hw import load_hw
 net = from_onnx(sys.argv[1])
 images = np.random.default_rng(0).standard_normal((120, *net.input_shape)).astype(np.float32)

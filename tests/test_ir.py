@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cgap.ir import (
+from cgap_ir import (
     INPUT,
     Add,
     AvgPool,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cgap.errors import CgapError
 from cgap.models import REGISTRY, build, default_widths, scale_widths
+from cgap_ir.errors import CgapError
 from tests.conftest import irregular_model
 
 ALL_SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]

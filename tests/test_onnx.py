@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from cgap.export.onnx_export import run_onnxruntime, to_onnx
-from cgap.ir import executor
-from cgap.ir.from_onnx import OnnxImportError, from_onnx
 from cgap.models import REGISTRY, build, default_widths
+from cgap_ir import executor
+from cgap_ir.from_onnx import OnnxImportError, from_onnx
 from tests.conftest import SHAPES, irregular_model, randomise_bn, torch_macs
 
 

@@ -7,9 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cgap.ir import BatchNorm, executor
-from cgap.passes import fold_bn, quantize
-from cgap.passes.quantize import QuantError, calibrate, dequantized
+from cgap.lower import lower_network, quantize
+from cgap.passes import fold_bn
+from cgap.passes.quantize import QuantError, calibrate, dequantized, value_node
+from cgap_ir import BatchNorm, executor
 from fpga_model.hw import PRESETS
 from tests.hls_nets import plain_net, residual_net
 
@@ -38,9 +39,10 @@ def test_quantized_weights_stay_close(bits):
     hw = PRESETS[bits]
     net = residual_net()
     x = np.random.default_rng(1).normal(0, 1, (100, *net.input_shape))
-    q = quantize(net, hw, x)
-    assert "quant" not in net.meta
-    fake = dequantized(q)
+    lowered = lower_network(net, hw)
+    program = quantize(lowered, x)
+    assert "quant" not in net.meta and not lowered.program.quantized and program.quantized
+    fake = dequantized(lowered.net, program)
     err = np.abs(executor.run(fake, x) - executor.run(net, x)).max()
     scale = np.abs(executor.run(net, x)).max()
     assert err < scale * (2e-3 if hw.weight_bits == 16 else 0.1)
@@ -51,12 +53,13 @@ def test_quant_spec_binary_points_cover_calibrated_range():
     hw = PRESETS["zcu102-16b"]
     net = plain_net()
     x = np.random.default_rng(2).normal(0, 1, (100, *net.input_shape))
-    q = quantize(net, hw, x)
-    spec = q.meta["quant"]
-    ranges = calibrate(q, x)
-    for name, frac in spec.tensor_frac.items():
-        assert ranges[name] <= (2 ** 15 - 1) * 2.0 ** -frac
-    for lq in spec.layers.values():
+    lowered = lower_network(net, hw)
+    program = quantize(lowered, x)
+    ranges = calibrate(lowered.net, x)
+    assert ranges["input"] <= (2 ** 15 - 1) * 2.0 ** -program.input_frac
+    for p in program.layers:
+        assert ranges[value_node(p.layer)] <= (2 ** 15 - 1) * 2.0 ** -program.tensor_frac(p.layer.output)
+    for lq in (p.quant for p in program.layers):
         assert 0 <= lq.out_shift < hw.acc_bits
         if lq.weight is not None:
             assert np.abs(lq.weight).max() <= 2 ** 15 - 1
@@ -66,7 +69,7 @@ def test_calibration_rejects_nan():
     net = plain_net()
     x = np.full((4, *net.input_shape), np.nan)
     with pytest.raises(QuantError, match="NaN"):
-        quantize(net, dataclasses.replace(PRESETS["tiny-test"]), x)
+        quantize(lower_network(net, dataclasses.replace(PRESETS["tiny-test"])), x)
 
 
 def test_fast_calibration_ranges_match_the_executor():

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from cgap.cli import main
-from cgap.dse_cli import resource_dict
 from cgap.report.html import write_report
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import load_hw
 from fpga_model.report import to_dict
+from fpga_model.resource_lines import resource_dict
 from fpga_model.testnets import lenet5
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

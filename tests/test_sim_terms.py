@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from cgap.hls import export_fpga
-from cgap.ir import INPUT, Network, Node, ops
+from cgap_ir import INPUT, Network, Node, ops
 from fpga_model import dram
 from fpga_model.engine_sim import simulate_layer, tile_costs
 from fpga_model.hw import DramConfig, HwConfig
-from fpga_model.schedule import fuse, schedule
+from fpga_model.schedule import fuse
 
 # 2x2x4 MAC array, 16-bit data, 48-bit accumulators; a 64-bit port (V = VW = 4 words a beat) at 100 MHz (10 ns).
 # DRAM: 0.4 GB/s sustained = 4 B/cycle, so a beat (8 B) holds the device 2 cycles (beat_x1024 = 2048); latency
@@ -98,8 +98,7 @@ def test_generated_engine_counts_the_same_628_cycles(tmp_path, monkeypatch):
     """The C engine, compiled and run, counts the hand-derived cycles of this layer.  The tile chooser only
     offers Toy in multiples of Poy, so the export's schedule is replaced by the same table tiled (3, 4): the
     engine must run any tiling the table holds."""
-    monkeypatch.setattr("cgap.hls.export.schedule",
-                        lambda net, hw: [dataclasses.replace(layer, toy=3, tof=4) for layer in schedule(net, hw)])
+    monkeypatch.setattr("cgap.lower.choose_tiles", lambda layer, hw: dataclasses.replace(layer, toy=3, tof=4))
     net = _network()
     x = np.random.default_rng(1).normal(0, 1, (100, *net.input_shape))
     report = export_fpga(net, HW, tmp_path, x, "terms", verify_images=x[:2], opt="-O1")["verify"]

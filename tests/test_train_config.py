@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cgap.errors import CgapError
 from cgap.models import build
 from cgap.train.config import TrainConfig
 from cgap.train.grow import grow_count, grow_maps
 from cgap.train.metrics import cost_of, forward_macs, target_unit_costs, unit_costs
 from cgap.train.prune import l1_target_maps, prune_maps
+from cgap_ir.errors import CgapError
 
 
 @pytest.mark.parametrize("total", [3, 10, 57, 1000])

@@ -28,8 +28,8 @@ import torch
 import torch.multiprocessing as mp
 
 from cgap.checkpoint import load_checkpoint
-from cgap.errors import CgapError
 from cgap.train.distributed import FAULT_ENV, Replicas, comm_failure
+from cgap_ir.errors import CgapError
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["train", "--arch", "vgg11", "--width-mult", "0.125", "--dataset", "digits", "--method", "cgap", "--epochs", "2", "--subset", "320",

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from cgap.checkpoint import read_checkpoint_dict, save_checkpoint
-from cgap.errors import CgapError
 from cgap.models import build
 from cgap.train.policy import PolicyState
 from cgap.train.resume import STATE_FILE, RunState, load_state, save_state
+from cgap_ir.errors import CgapError
 
 # The ``run`` entry as state files have stored it since before the split (one flat dict of plain data).
 OLD_RUN_ENTRY = {"epoch": 3, "step": 30, "growing": False, "pruning": True, "best_val": 44.5, "stale_epochs": 1,

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from cgap.checkpoint import load_checkpoint, read_checkpoint_dict
-from cgap.errors import CgapError
 from cgap.train.config import TrainConfig
 from cgap.train.loop import TrainingDiverged, train
 from cgap.train.metrics import model_cost
 from cgap.train_cli import main as cli_main
+from cgap_ir.errors import CgapError
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = dict(arch="vgg11", dataset="digits", subset=640, width_mult=0.125, epochs=6, batch_size=64, min_width=1,

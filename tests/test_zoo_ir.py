@@ -8,12 +8,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cgap.errors import CgapError
 from cgap.export.onnx_export import to_onnx
-from cgap.ir import executor
-from cgap.ir.from_onnx import from_onnx
 from cgap.models import REGISTRY, build, default_widths, zoo_graph
 from cgap.models.ir_build import level_order, zoo_network
+from cgap_ir import executor
+from cgap_ir.errors import CgapError
+from cgap_ir.from_onnx import from_onnx
 from tests.conftest import randomise_bn, torch_macs
 
 SHAPES = [(1, 8, 8), (3, 12, 12), (2, 9, 7), (1, 28, 28), (3, 32, 32)]

@@ -10,7 +10,7 @@ import onnx
 import torch
 
 from cgap.atomic import atomic_path
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 OPSET = 17
 INPUT_NAME = "input"

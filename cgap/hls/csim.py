@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 class CsimError(CgapError):

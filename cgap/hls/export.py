@@ -9,20 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from cgap.errors import CgapError
 from cgap.fixed_point import to_fixed, to_float
 from cgap.golden import GoldenResult, quantize_input, run_golden
 from cgap.hls.csim import CsimError, run_csim
 from cgap.hls.program import Program, build_program
 from cgap.hls.render import BuildPlan, raw_bytes, render
 from cgap.hls.write import write_plan
-from cgap.ir import INPUT, Network, executor
-from cgap.passes.quantize import QuantSpec, quantize
+from cgap.lower import lower_network, quantize
+from cgap_ir import INPUT, Network, executor
+from cgap_ir.errors import CgapError
 from fpga_model import dram
+from fpga_model.engine_program import EngineProgram
 from fpga_model.engine_sim import simulate_layer
 from fpga_model.hw import HwConfig
+from fpga_model.loopnest import EngineLayer, compute_iterations
 from fpga_model.resources import GEOMETRY_KEYS
-from fpga_model.schedule import EngineLayer, compute_iterations, output_tensor, schedule
 
 MIN_CALIB_IMAGES = 100
 """Calibration needs at least this many images (binary points from fewer are not trusted)."""
@@ -30,12 +31,17 @@ MIN_CALIB_IMAGES = 100
 
 @dataclass(frozen=True)
 class Compiled:
-    """A network compiled for the engine: quantised net, its spec, tiled layers and the program."""
+    """A network compiled for the engine: the BN-folded float net, the quantised engine program (what every
+    downstream stage reads) and the template data the project is rendered from."""
 
     net: Network
-    spec: QuantSpec
-    layers: list[EngineLayer]
+    engine: EngineProgram
     program: Program
+
+    @property
+    def layers(self) -> list[EngineLayer]:
+        """Return the engine program's tiled layers."""
+        return self.engine.engine_layers
 
 
 def _check_inputs(net: Network, calib: np.ndarray, name: str, min_calib: int) -> None:
@@ -50,21 +56,19 @@ def _check_inputs(net: Network, calib: np.ndarray, name: str, min_calib: int) ->
 
 def compile_network(net: Network, hw: HwConfig, calib: np.ndarray, name: str,
                     min_calib: int = MIN_CALIB_IMAGES, ranges: dict[str, float] | None = None) -> Compiled:
-    """Return ``net`` folded, quantised on ``calib`` (or on its precomputed ``ranges``), scheduled for ``hw``
-    and laid out as an engine program."""
+    """Return ``net`` lowered for ``hw`` (``cgap.lower``: BN folded, fused, tiled) and quantised on ``calib``
+    (or on its precomputed ``ranges``), with the template data of its project."""
     _check_inputs(net, calib, name, min_calib)
-    qnet = quantize(net, hw, calib, ranges)
-    spec: QuantSpec = qnet.meta["quant"]
-    layers = schedule(qnet, hw)
-    program = build_program(name, layers, spec, hw, output_tensor(qnet, layers))
-    return Compiled(qnet, spec, layers, program)
+    lowered = lower_network(net, hw, name)
+    engine = quantize(lowered, calib, ranges)
+    return Compiled(lowered.net, engine, build_program(engine))
 
 
 def golden_outputs(c: Compiled, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, GoldenResult]:
     """Return (quantised inputs, integer outputs (N, words), full golden result) for ``images``."""
-    xq = quantize_input(images, c.spec)
-    result = run_golden(c.layers, c.spec, xq)
-    return xq, result.tensors[c.program.output_tensor].reshape(len(images), -1), result
+    xq = quantize_input(images, c.engine)
+    result = run_golden(c.engine, xq)
+    return xq, result.tensors[c.engine.output].reshape(len(images), -1), result
 
 
 def _add_verify_data(plan: BuildPlan, xq: np.ndarray, yq: np.ndarray, bits: int) -> None:
@@ -105,7 +109,7 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
     """Return the verify.json content from the C-sim outputs and stats."""
     got = _read_outputs(project, csim, yq.shape, hw.act_bits)
     bit_exact = bool(csim.returncode == 0 and np.array_equal(got, yq))
-    fixed = _top1(to_float(yq, c.spec.tensor_frac[c.program.output_tensor]))
+    fixed = _top1(to_float(yq, c.engine.tensor_frac(c.engine.output)))
     ref = _top1(float_logits)
     layers = []
     for layer, row in zip(c.layers, csim.stats.get("layers", []), strict=False):
@@ -149,7 +153,7 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
                                       or np.shape(verify_images)[1:] != tuple(net.input_shape)):
         raise CgapError(f"verify images have shape {np.shape(verify_images)}, need (N>0, {', '.join(map(str, net.input_shape))})")
     c = compile_network(net, hw, calib, name, ranges=ranges)
-    plan = render(c.program, c.spec, hw)
+    plan = render(c.program, c.engine)
     if verify_images is not None:
         xq, yq, golden = golden_outputs(c, verify_images)
         _add_verify_data(plan, xq, yq, hw.act_bits)
@@ -163,7 +167,7 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
         float_logits = executor.run(net, verify_images)
     csim = run_csim(project, opt=opt)
     report = _verify_report(c, hw, csim, yq, golden, project, float_logits, labels)
-    report["input_saturations"] = to_fixed(verify_images, c.spec.tensor_frac[INPUT], hw.act_bits)[1]
+    report["input_saturations"] = to_fixed(verify_images, c.engine.tensor_frac(INPUT), hw.act_bits)[1]
     report["input_values"] = int(np.size(verify_images))
     (project / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
     summary["verify"] = report

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cgap.errors import CgapError
 from cgap.fixed_point import division_bits, reciprocal
-from cgap.ir import INPUT
-from cgap.passes.quantize import QuantSpec
+from cgap_ir import INPUT
+from cgap_ir.errors import CgapError
 from fpga_model import dram, layout
+from fpga_model.engine_program import EngineProgram
 from fpga_model.engine_sim import PIPELINE_DEPTH
 from fpga_model.hw import HwConfig
 from fpga_model.schedule import EngineLayer, tiles
@@ -107,12 +107,13 @@ def conv_bias_words(bias: np.ndarray, hw: HwConfig) -> np.ndarray:
     return out.reshape(-1)
 
 
-def _weight_image(layers: list[EngineLayer], spec: QuantSpec, hw: HwConfig) -> tuple[np.ndarray, dict]:
+def _weight_image(program: EngineProgram) -> tuple[np.ndarray, dict]:
     """Return (the weight DRAM image in words, {layer: (w_off, b_off) in beats}): per conv layer weights, biases."""
+    hw = program.hw
     vw = layout.weight_lanes(hw)
     parts, offsets, top = [], {}, 0
-    for layer in layers:
-        lq = spec.layers[layer.name]
+    for p in program.layers:
+        layer, lq = p.layer, p.quant
         if layer.kind != "conv":
             offsets[layer.name] = (0, 0)
             continue
@@ -135,9 +136,8 @@ def fixed_divisor(layer: EngineLayer) -> int:
     return 0
 
 
-def _row(layer: EngineLayer, spec: QuantSpec, offsets: dict[str, int], woff: tuple[int, int],
+def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],  # noqa: ANN001 - LayerQuant
          div_bits: int) -> dict[str, int]:
-    lq = spec.layers[layer.name]
     nif, niy, nix = layer.in_shape
     nof, noy, nox = layer.conv_out
     pkh, pkw = layer.pool_kernel if layer.kind == "conv" and layer.pool else (1, 1)
@@ -244,16 +244,17 @@ def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConf
     return lanes | dram.timing_constants(hw) | _tripcounts(layers, rows, hw) | buffer_geometry(layers, rows, hw)
 
 
-def build_program(name: str, layers: list[EngineLayer], spec: QuantSpec, hw: HwConfig, output: str) -> Program:
-    """Return the :class:`Program` of tiled engine ``layers`` quantised by ``spec``; ``output`` is the net's output tensor."""
-    if any(layer.toy <= 0 or layer.tof <= 0 for layer in layers):
-        raise CgapError("build_program needs tiled layers (fpga_model.schedule.schedule)")
-    shapes = {lay.output: lay.out_shape for lay in layers}
-    input_shape = next(lay.in_shape for lay in layers if lay.input == INPUT)
-    offsets, fmap_beats = _fmap_layout(layers, input_shape, hw)
-    image, woffs = _weight_image(layers, spec, hw)
+def build_program(program: EngineProgram) -> Program:
+    """Return the template data (:class:`Program`) of a quantised engine program: table rows, DRAM layout,
+    weight image and every sizing constant."""
+    if not program.quantized:
+        raise CgapError(f"program {program.name!r} is not quantised (cgap.lower.quantize)")
+    layers, hw = program.engine_layers, program.hw
+    offsets, fmap_beats = _fmap_layout(layers, program.input_shape, hw)
+    image, woffs = _weight_image(program)
     div_bits, rom = _division(layers, hw)
-    rows = [_row(lay, spec, offsets, woffs[lay.name], div_bits) for lay in layers]
-    return Program(name=name, layers=layers, rows=rows, offsets=offsets, fmap_beats=fmap_beats, weights=image,
+    rows = [_row(p.layer, p.quant, offsets, woffs[p.layer.name], div_bits) for p in program.layers]
+    shapes = {lay.output: lay.out_shape for lay in layers}
+    return Program(name=program.name, layers=layers, rows=rows, offsets=offsets, fmap_beats=fmap_beats, weights=image,
                    constants=_constants(layers, rows, hw, div_bits, rom), recip_rom=rom, input_tensor=INPUT,
-                   output_tensor=output, input_shape=input_shape, output_shape=shapes[output])
+                   output_tensor=program.output, input_shape=program.input_shape, output_shape=shapes[program.output])

@@ -8,9 +8,8 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cgap.hls.program import FIELD_TYPES, KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
-from cgap.passes.quantize import QuantSpec
 from fpga_model import layout
-from fpga_model.hw import HwConfig
+from fpga_model.engine_program import EngineProgram
 
 BuildPlan = dict[str, str | bytes]
 """Relative path inside the project -> file content."""
@@ -59,8 +58,9 @@ def _row_context(program: Program) -> list[dict]:
             for i, (lay, row) in enumerate(zip(program.layers, program.rows, strict=True))]
 
 
-def context(program: Program, spec: QuantSpec, hw: HwConfig) -> dict:
+def context(program: Program, engine: EngineProgram) -> dict:
     """Return every value the templates use, prepared as plain data."""
+    hw = engine.hw
     (in_c, in_h, in_w), (out_c, out_h, out_w) = program.input_shape, program.output_shape
     return {
         "name": program.name, "hw_name": hw.name, "project": f"cgap_{program.name}_prj", "part": hw.part,
@@ -73,7 +73,7 @@ def context(program: Program, spec: QuantSpec, hw: HwConfig) -> dict:
         "input_offset": program.offsets[program.input_tensor], "input_words": program.input_words,
         "input_c": in_c, "input_h": in_h, "input_w": in_w, "output_c": out_c, "output_h": out_h, "output_w": out_w,
         "output_offset": program.offsets[program.output_tensor], "output_words": program.output_words,
-        "input_frac": spec.tensor_frac[program.input_tensor], "output_frac": spec.tensor_frac[program.output_tensor],
+        "input_frac": engine.tensor_frac(program.input_tensor), "output_frac": engine.tensor_frac(program.output_tensor),
         "constants": sorted(program.constants.items()),
         "fields": [(FIELD_TYPES.get(f, "int"), f) for f in LAYER_FIELDS], "rows": _row_context(program),
         "recip_m": [m for m, _ in program.recip_rom], "recip_s": [s for _, s in program.recip_rom],
@@ -89,11 +89,14 @@ def raw_bytes(values: np.ndarray, bits: int) -> bytes:
     return np.asarray(values, dtype=np.int64).astype(CTYPES[bits][1]).tobytes()
 
 
-def render(program: Program, spec: QuantSpec, hw: HwConfig) -> BuildPlan:
-    """Return the build plan of the generated project (sources, scripts, README, weight image)."""
-    env, ctx = _env(), context(program, spec, hw)
+def render(program: Program, engine: EngineProgram) -> BuildPlan:
+    """Return the build plan of the generated project (sources, scripts, README, weight image, and the engine
+    program itself as ``program.json``, which ``cgap sim`` reads)."""
+    hw = engine.hw
+    env, ctx = _env(), context(program, engine)
     plan: BuildPlan = {path: env.get_template(tpl).render(ctx) for path, tpl in TEMPLATES.items()}
     for path, name in STATIC.items():
         plan[path] = (template_dir() / name).read_text()
     plan["data/weights.bin"] = raw_bytes(program.weights, hw.weight_bits)
+    plan["program.json"] = engine.to_json()
     return plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cgap.atomic import atomic_dir
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 def write_plan(plan: dict[str, str | bytes], out_dir: Path) -> Path:

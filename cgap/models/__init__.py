@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import TYPE_CHECKING
 
-from cgap.errors import CgapError
 from cgap.models import lenet, resnet, vgg
 from cgap.models.base import ChannelGroup, Consumer, Producer
 from cgap.models.graph import ZooGraph
+from cgap_ir.errors import CgapError
 
 if TYPE_CHECKING:
     from cgap.models.torch_model import ZooModel
@@ -101,7 +101,7 @@ def build(arch: str, input_shape: tuple[int, int, int], num_classes: int = 10,
 
 
 MAX_INPUT_ELEMENTS = 1 << 26
-"""Largest C*H*W built (the bound ``cgap.ir.from_onnx`` applies to ONNX inputs)."""
+"""Largest C*H*W built (the bound ``cgap_ir.from_onnx`` applies to ONNX inputs)."""
 MAX_PARAMS = 1 << 28
 """Largest model built (1 GiB of float32 weights; VGG-16 for ImageNet has 138 M)."""
 

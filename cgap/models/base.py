@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The one description of a zoo model: a torch-free layer graph that both back ends are built from.
 
 Each architecture module (``lenet``, ``vgg``, ``resnet``) turns (input shape, classes, widths) into a
-:class:`ZooGraph`: the model's layers as :mod:`cgap.ir` nodes without weights, in forward order, plus
+:class:`ZooGraph`: the model's layers as :mod:`cgap_ir` nodes without weights, in forward order, plus
 which nodes a torch module runs.  :mod:`cgap.models.torch_model` builds the PyTorch model from it
 (one ``nn`` module per parameterised node, a forward that walks the nodes) and
 :mod:`cgap.models.ir_build` turns it into the IR that ONNX import of that PyTorch model gives.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cgap.ir import INPUT, Network, Node, ops
-from cgap.ir.ops import Shape
+from cgap_ir import INPUT, Network, Node, ops
+from cgap_ir.ops import Shape
 
 BN_EPS = float(np.float32(1e-5))
 """BatchNorm epsilon as ONNX stores it (float32), so the built IR equals the imported one."""

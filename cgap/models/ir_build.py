@@ -1,9 +1,9 @@
 """A zoo model as the torch-free IR, built from its :class:`~cgap.models.graph.ZooGraph` without PyTorch or ONNX.
 
-The result equals what :func:`cgap.ir.from_onnx.from_onnx` gives for the exported PyTorch model of the
+The result equals what :func:`cgap_ir.from_onnx.from_onnx` gives for the exported PyTorch model of the
 same arch, shape and widths: node names, node order, ops and shapes (``tests/test_zoo_ir.py`` checks
 every arch at random widths).  Without ``weights`` the ops carry no arrays (enough for shapes, params,
-MACs, the simulator and DSE); with a state dict's arrays they also execute on :mod:`cgap.ir.executor`.
+MACs, the simulator and DSE); with a state dict's arrays they also execute on :mod:`cgap_ir.executor`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from cgap.errors import CgapError
-from cgap.ir import INPUT, Network, Node, ops
 from cgap.models import zoo_graph
 from cgap.models.graph import ZooGraph
+from cgap_ir import INPUT, Network, Node, ops
+from cgap_ir.errors import CgapError
 
 ARRAY_KEYS: dict[type[ops.Op], dict[str, str]] = {
     ops.Conv2d: {"weight": "weight", "bias": "bias"},

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cgap.ir import INPUT, ops
 from cgap.models.base import ChannelGroup, Consumer, Producer, check_widths
 from cgap.models.graph import GraphBuilder, ZooGraph, flat_repeat, max_pool_2x2
+from cgap_ir import INPUT, ops
 
 ARCH = "lenet5"
 GROUPS = ["conv1", "conv2", "fc1", "fc2"]

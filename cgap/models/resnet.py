@@ -7,9 +7,9 @@ second conv, coupled by the adds) and ``s{stage}b{block}`` (each block's inner w
 
 from __future__ import annotations
 
-from cgap.ir import INPUT, ops
 from cgap.models.base import ChannelGroup, Consumer, Producer, check_widths
 from cgap.models.graph import GraphBuilder, ZooGraph
+from cgap_ir import INPUT, ops
 
 DEPTHS = {"resnet20": 3, "resnet32": 5, "resnet56": 9, "resnet110": 18}
 STAGE_WIDTHS = (16, 32, 64)

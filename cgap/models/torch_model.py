@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgap.errors import CgapError
-from cgap.ir import INPUT, Node, ops
 from cgap.models.base import ChannelGroup
 from cgap.models.graph import ZooGraph
+from cgap_ir import INPUT, Node, ops
+from cgap_ir.errors import CgapError
 
 Env = dict[str, torch.Tensor]
 
@@ -47,7 +47,7 @@ def torch_module(op: ops.Op) -> nn.Module:
 class Scope(nn.Module):
     """A container whose ``forward`` runs its share of the graph: its own nodes, and its child scopes' in turn.
 
-    ``steps`` holds, in forward order, a :class:`~cgap.ir.Node` to run here or the name of a child
+    ``steps`` holds, in forward order, a :class:`~cgap_ir.Node` to run here or the name of a child
     :class:`Scope` to call; every call reads and extends one dict of named tensors.
     """
 

@@ -3,9 +3,9 @@ max-pools, one hidden FC layer."""
 
 from __future__ import annotations
 
-from cgap.ir import INPUT, ops
 from cgap.models.base import ChannelGroup, Consumer, Producer, check_widths
 from cgap.models.graph import GraphBuilder, ZooGraph, flat_repeat, max_pool_2x2
+from cgap_ir import INPUT, ops
 
 M = "M"
 CONFIGS: dict[str, list[int | str]] = {

@@ -1,9 +1,10 @@
-"""Fixed-point quantisation: per-tensor binary points chosen from calibration data.
+"""Fixed-point quantisation of an engine program: per-tensor binary points chosen from calibration data.
 
-``quantize(net, hw, calib)`` folds BN, fuses the network into engine layers (``fpga_model.schedule.fuse``),
-runs the float executor on the calibration images and returns the folded network with
-``meta["quant"]`` holding a :class:`QuantSpec`: the integer weights and biases of every engine
-layer and the binary point of every engine tensor.
+``quantize_program(program, ranges, calib_images)`` is a pure ``EngineProgram -> EngineProgram`` transform
+(``cgap.lower``): given the calibrated max |value| of the IR nodes each layer saturates (:func:`calibrate`
+on the BN-folded network, or onnxruntime probes on :func:`range_nodes`), it returns the program with every
+layer's :class:`~fpga_model.engine_program.LayerQuant`: integer weights and biases and the shifts the
+engine's table holds.
 
 Formats (``frac`` = fractional bits; value = int * 2**-frac):
 
@@ -20,50 +21,22 @@ acc_bits - act_bits - 1 and the bias must fit the accumulator (w_frac is lowered
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cgap.errors import CgapError
 from cgap.fixed_point import frac_for, int_range, to_fixed
-from cgap.ir import INPUT, Network, executor
-from cgap.passes.fold_bn import fold_bn
+from cgap_ir import INPUT, Network, executor
+from cgap_ir.errors import CgapError
+from fpga_model.engine_program import EngineProgram, LayerQuant, ProgramLayer
 from fpga_model.hw import HwConfig
-from fpga_model.schedule import EngineLayer, fuse
+from fpga_model.loopnest import EngineLayer
 
 
 class QuantError(CgapError):
     """Calibration data or weights that cannot be quantised."""
-
-
-@dataclass(frozen=True)
-class LayerQuant:
-    """Fixed-point parameters of one engine layer (shifts are what the engine's table holds)."""
-
-    in_frac: int
-    out_frac: int
-    res_frac: int = 0
-    w_frac: int = 0
-    acc_frac: int = 0
-    in_shift: int = 0          # add: left shift of the input into the accumulator (negative = round right)
-    res_shift: int = 0         # conv/add: left shift of the residual into the accumulator
-    out_shift: int = 0         # requantisation right shift acc -> output (>= 0)
-    weight: np.ndarray | None = field(default=None, repr=False, compare=False)   # int64 (Nof, Nif, kh, kw)
-    bias: np.ndarray | None = field(default=None, repr=False, compare=False)     # int64 at acc_frac
-
-
-@dataclass(frozen=True)
-class QuantSpec:
-    """The quantisation of a network: widths, the frac of every engine tensor, per-layer parameters."""
-
-    act_bits: int
-    weight_bits: int
-    acc_bits: int
-    tensor_frac: dict[str, int]
-    layers: dict[str, LayerQuant]
-    ranges: dict[str, float]
-    calib_images: int
 
 
 def _frac_bounds(bits: int) -> tuple[int, int]:
@@ -110,15 +83,17 @@ def calibrate(net: Network, calib: np.ndarray, batch: int = 25) -> dict[str, flo
     return ranges
 
 
-def range_nodes(net: Network) -> list[str]:
-    """Return the nodes of a BN-folded ``net`` whose calibrated ranges :func:`quant_spec` reads (plus INPUT)."""
-    return [INPUT] + [_value_node(net, layer) for layer in fuse(net)]
+def range_nodes(layers: Sequence[EngineLayer]) -> list[str]:
+    """Return the IR nodes (of the BN-folded network) whose calibrated ranges :func:`quantize_program` reads
+    for these engine layers (``fpga_model.schedule.fuse`` of the folded network, tiled or not), plus INPUT."""
+    return [INPUT] + [value_node(layer) for layer in layers]
 
 
-def _value_node(net: Network, layer: EngineLayer) -> str:
-    """Return the fused node whose output the layer saturates (the last one before a pool)."""
-    names = [n for n in layer.nodes if net.node(n).op.kind not in ("MaxPool", "AvgPool")]
-    return names[-1] if names else layer.nodes[-1]
+def value_node(layer: EngineLayer) -> str:
+    """Return the fused IR node whose output the layer saturates: the last one before a fused pool."""
+    if layer.kind == "conv" and layer.pool is not None:
+        return layer.nodes[-2]
+    return layer.nodes[-1]
 
 
 def _out_frac(max_abs: float, acc_frac: int, hw: HwConfig) -> int:
@@ -127,19 +102,11 @@ def _out_frac(max_abs: float, acc_frac: int, hw: HwConfig) -> int:
     return min(max(frac, acc_frac - hw.acc_bits + 1), acc_frac)
 
 
-def _conv_weights(net: Network, layer: EngineLayer) -> tuple[np.ndarray, np.ndarray]:
-    """Return float64 (weight (Nof, Nif, kh, kw), bias (Nof,)) of a folded conv/linear engine layer."""
-    op = net.node(layer.nodes[0]).op
-    if op.kind == "BatchNorm" or (len(layer.nodes) > 1 and net.node(layer.nodes[1]).op.kind == "BatchNorm"):
-        raise QuantError(f"layer {layer.name!r}: BatchNorm not folded")
-    weight = np.asarray(op.weight, dtype=np.float64)
-    weight = weight.reshape(weight.shape[0], *layer.in_shape) if weight.ndim == 2 else weight
-    bias = np.asarray(op.bias, dtype=np.float64) if op.bias is not None else np.zeros(weight.shape[0])
-    return weight, bias
-
-
-def _quant_conv(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
-    weight, bias = _conv_weights(net, layer)
+def _quant_conv(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+    layer = p.layer
+    if p.weight is None or p.bias is None:
+        raise QuantError(f"layer {layer.name!r}: the program has no weights to quantise (lowered without them)")
+    weight, bias = np.asarray(p.weight, dtype=np.float64), np.asarray(p.bias, dtype=np.float64)
     in_frac = fracs[layer.input]
     w_frac = frac_for(float(np.max(np.abs(weight))), hw.weight_bits, *_frac_bounds(hw.weight_bits))
     res_frac = fracs[layer.residual] if layer.residual else 0
@@ -148,7 +115,7 @@ def _quant_conv(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges:
     bias_frac = frac_for(float(np.max(np.abs(bias), initial=0.0)), hw.acc_bits, -hw.acc_bits, 2 * hw.acc_bits)
     w_frac = min(w_frac, bias_frac - in_frac)
     acc_frac = in_frac + w_frac
-    out_frac = _out_frac(ranges[_value_node(net, layer)], acc_frac, hw)
+    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw)
     wq, _ = to_fixed(weight, w_frac, hw.weight_bits)
     bq, bias_sat = to_fixed(bias, acc_frac, hw.acc_bits)
     if bias_sat:
@@ -158,56 +125,55 @@ def _quant_conv(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges:
                       weight=wq, bias=bq)
 
 
-def _quant_add(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+def _quant_add(layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
     fa, fb = fracs[layer.input], fracs[layer.residual]
     acc_frac = min(max(fa, fb), min(fa, fb) + hw.acc_bits - hw.act_bits - 1)
-    out_frac = _out_frac(ranges[_value_node(net, layer)], acc_frac, hw)
+    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw)
     return LayerQuant(in_frac=fa, out_frac=out_frac, res_frac=fb, acc_frac=acc_frac, in_shift=acc_frac - fa,
                       res_shift=acc_frac - fb, out_shift=acc_frac - out_frac)
 
 
-def _quant_layer(net: Network, layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+def _quant_layer(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+    layer = p.layer
     if layer.kind == "conv":
-        return _quant_conv(net, layer, fracs, ranges, hw)
+        return _quant_conv(p, fracs, ranges, hw)
     if layer.kind == "add":
-        return _quant_add(net, layer, fracs, ranges, hw)
+        return _quant_add(layer, fracs, ranges, hw)
     in_frac = fracs[layer.input]
     return LayerQuant(in_frac=in_frac, out_frac=in_frac, acc_frac=in_frac)
 
 
-def quant_spec(net: Network, hw: HwConfig, calib: np.ndarray, ranges: dict[str, float] | None = None) -> QuantSpec:
-    """Return the :class:`QuantSpec` of a BN-folded ``net`` on ``hw`` calibrated on ``calib``
-    (or on ``ranges`` already computed by :func:`calibrate` on those images)."""
-    ranges = calibrate(net, calib) if ranges is None else ranges
+def quantize_program(program: EngineProgram, ranges: dict[str, float], calib_images: int) -> EngineProgram:
+    """Return ``program`` with every layer quantised for its hw from the calibrated ``ranges`` (max |value| of
+    at least the :func:`range_nodes`, measured on ``calib_images`` images); raises :class:`QuantError` naming
+    the range or layer that cannot be quantised."""
+    hw = program.hw
+    missing = [n for n in range_nodes(program.engine_layers) if n not in ranges]
+    if missing:
+        raise QuantError(f"program {program.name!r}: no calibrated range for {missing[0]!r}")
     lo, hi = _frac_bounds(hw.act_bits)
     fracs = {INPUT: frac_for(ranges[INPUT], hw.act_bits, lo, hi)}
-    layers: dict[str, LayerQuant] = {}
-    for layer in fuse(net):
-        lq = _quant_layer(net, layer, fracs, ranges, hw)
-        layers[layer.name] = lq
-        fracs[layer.output] = lq.out_frac
-    return QuantSpec(act_bits=hw.act_bits, weight_bits=hw.weight_bits, acc_bits=hw.acc_bits, tensor_frac=fracs,
-                     layers=layers, ranges=ranges, calib_images=len(calib))
+    layers = []
+    for p in program.layers:
+        lq = _quant_layer(p, fracs, ranges, hw)
+        fracs[p.layer.output] = lq.out_frac
+        layers.append(replace(p, quant=lq))
+    return replace(program, layers=tuple(layers), input_frac=fracs[INPUT], calib_images=int(calib_images))
 
 
-def quantize(net: Network, hw: HwConfig, calib: np.ndarray, ranges: dict[str, float] | None = None) -> Network:
-    """Return ``net`` with BN folded and ``meta["quant"]`` = its :class:`QuantSpec` for ``hw``."""
-    folded = fold_bn(net)
-    return replace(folded, meta={**net.meta, "quant": quant_spec(folded, hw, calib, ranges)})
-
-
-def dequantized(net: Network) -> Network:
-    """Return a float network whose conv/linear weights and biases are snapped to the fixed-point grid of
-    ``net.meta["quant"]`` (a fake-quantised model the float executor can run)."""
-    spec: QuantSpec = net.meta["quant"]
+def dequantized(net: Network, program: EngineProgram) -> Network:
+    """Return the BN-folded float ``net`` with each conv/linear layer's weights and bias snapped to the
+    fixed-point grid of the quantised ``program`` (a fake-quantised model the float executor can run)."""
     nodes = []
     for node in net.nodes:
-        lq = spec.layers.get(node.name)
-        if lq is not None and lq.weight is not None:
+        match = [p.quant for p in program.layers if p.layer.nodes[0] == node.name and p.quant and p.quant.weight is not None]
+        if match:
+            lq = match[0]
             w = (lq.weight * 2.0 ** -lq.w_frac).reshape(node.op.weight.shape)
             node = type(node)(node.name, replace(node.op, weight=w, bias=lq.bias * 2.0 ** -lq.acc_frac), node.inputs)
         nodes.append(node)
     return replace(net, nodes=tuple(nodes), meta=dict(net.meta))
 
 
-__all__ = ["LayerQuant", "QuantError", "QuantSpec", "calibrate", "dequantized", "int_range", "quant_spec", "quantize"]
+__all__ = ["LayerQuant", "QuantError", "calibrate", "dequantized", "int_range", "quantize_program", "range_nodes",
+           "value_node"]

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 import jinja2
 
 from cgap.atomic import write_text_atomic
-from cgap.errors import CgapError
 from cgap.report import figures
 from cgap.report.collect import RunData, collect
+from cgap_ir.errors import CgapError
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from cgap.errors import CgapError
 from cgap.train.grow import MODES
 from cgap.train.prune import SCOPES
 from cgap.train.saliency import METHODS as SALIENCIES
+from cgap_ir.errors import CgapError
 
 TRAIN_METHODS = ("cgap", "full", "prune")
 OPTIMIZERS = ("sgd", "adam")

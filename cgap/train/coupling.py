@@ -12,8 +12,8 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from cgap.errors import CgapError
 from cgap.models import ZooModel
+from cgap_ir.errors import CgapError
 
 Member = tuple[str, str, int]  # (layer, "out"|"in", features per channel)
 

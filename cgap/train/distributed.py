@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 T = TypeVar("T")
 BACKENDS = ("auto", "gloo", "nccl")

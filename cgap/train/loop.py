@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from cgap.checkpoint import save_checkpoint
 from cgap.data import Splits
-from cgap.errors import CgapError
 from cgap.models import ZooModel, build, default_widths, scale_widths
 from cgap.train.config import TrainConfig
 from cgap.train.coupling import check_coupling
@@ -37,6 +36,7 @@ from cgap.train.prune import l1_target_maps, prune_maps
 from cgap.train.resume import RunState, load_state, save_state
 from cgap.train.saliency import SaliencyMeter, l1_saliency
 from cgap.train.surgery import UnitMap, remap_model, remap_optimizer
+from cgap_ir.errors import CgapError
 
 MODEL_FILE, HISTORY_FILE = "model.pt", "history.json"
 

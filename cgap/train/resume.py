@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from cgap.checkpoint import load_checkpoint, save_checkpoint
-from cgap.errors import CgapError
 from cgap.models import ZooModel
 from cgap.train.policy import PolicyState
+from cgap_ir.errors import CgapError
 
 STATE_FILE = "state.pt"
 

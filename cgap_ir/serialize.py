@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from cgap.ir.network import IrError, Network, Node
-from cgap.ir.ops import OP_TYPES, Op
+from cgap_ir.network import IrError, Network, Node
+from cgap_ir.ops import OP_TYPES, Op
 
 FORMAT = "cgap-ir/1"
 

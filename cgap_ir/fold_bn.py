@@ -1,4 +1,4 @@
-"""Fold inference-mode BatchNorm into the Conv2d/Linear that feeds it."""
+"""Fold inference-mode BatchNorm into the Conv2d/Linear that feeds it (a pure ``Network -> Network`` pass)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cgap.ir import BatchNorm, Conv2d, Linear, Network, Node
+from cgap_ir import BatchNorm, Conv2d, Linear, Network, Node
 
 
 def _bn_affine(bn: BatchNorm) -> tuple[np.ndarray, np.ndarray]:
@@ -17,7 +17,10 @@ def _bn_affine(bn: BatchNorm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _folded(op: Conv2d | Linear, bn: BatchNorm) -> Conv2d | Linear:
-    """Return ``op`` with ``bn`` applied to its weights and bias (bias always present)."""
+    """Return ``op`` with ``bn`` applied to its weights and bias (bias always present; a network built without
+    weights, e.g. for the simulator, folds to a weightless layer with a bias)."""
+    if op.weight is None or bn.scale is None:
+        return replace(op, has_bias=True, weight=None, bias=None)
     scale, shift = _bn_affine(bn)
     weight = op.weight.astype(np.float64)
     weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cgap.errors import CgapError
-from cgap.ir import ops
-from cgap.ir.network import INPUT, Network
+from cgap_ir import ops
+from cgap_ir.errors import CgapError
+from cgap_ir.network import INPUT, Network
 
 
 def _pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The torch-free network IR: ops, the Network DAG, JSON round trip and a numpy reference executor."""
 
-from cgap.ir.network import INPUT, IrError, LayerInfo, Network, Node
-from cgap.ir.ops import (
+from cgap_ir.network import INPUT, IrError, LayerInfo, Network, Node
+from cgap_ir.ops import (
     OP_TYPES,
     Add,
     AvgPool,

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 Shape = tuple[int, ...]
 

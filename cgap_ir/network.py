@@ -7,8 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
-from cgap.errors import CgapError
-from cgap.ir.ops import Op, Shape
+from cgap_ir.errors import CgapError
+from cgap_ir.ops import Op, Shape
 
 INPUT = "input"
 """Name by which nodes refer to the network's input tensor."""

@@ -17,9 +17,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from cgap.errors import CgapError
-from cgap.ir import ops
-from cgap.ir.network import INPUT, Network, Node
+from cgap_ir import ops
+from cgap_ir.errors import CgapError
+from cgap_ir.network import INPUT, Network, Node
 
 MIN_OPSET = 9
 MAX_INPUT_ELEMENTS = 1 << 26  # 64 Mi activations per image: anything larger is not an edge CNN
