@@ -106,3 +106,13 @@ def test_generated_engine_counts_the_same_628_cycles(tmp_path, monkeypatch):
     assert report["bit_exact"] and report["cycles_match"]
     assert (layer["cycles"], layer["compute_cycles"]) == (628, 480)
     assert layer["dram_bytes"] == [44 * 8, 64 * 8, 60 * 8]
+
+
+def test_buffer_traffic_by_hand():
+    """On-chip bytes the energy model prices: per MAC step the array reads Pox*Poy = 4 input and Pof = 4 weight
+    words (432 steps, 2 bytes each); the write-out writes each of the 4*3*6*2 + 1*3*6*2 = 180 outputs once and
+    the stores read them back; loads write what their beats carry (64 input beats, 44 weight beats of 8 bytes)."""
+    r = simulate_layer(_layer(), HW, pipeline_depth=8)
+    assert r.buffer_read_bytes == {"input": 432 * 4 * 2, "weight": 432 * 4 * 2, "output": 180 * 2}
+    assert r.buffer_write_bytes == {"input": 64 * 8, "weight": 44 * 8, "output": 180 * 2}
+    assert r.alu_ops == 180 * 2                                   # requantise + ReLU per output
