@@ -89,19 +89,19 @@ def _conv_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
 
 
 def _flat_compute(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return per tile (compute cycles, loop starts) of a pool / gap / add tile (module doc)."""
-    groups = _cdiv(tf, hw.pof)
+    """Return per tile (compute cycles, loop starts) of a pool / gap / add tile on the V-lane element-wise unit:
+    one II=1 loop per tile over the output beats times the pool window (pool), or over the input beats (gap,
+    add), plus its fill."""
     _, niy, nix = layer.in_shape
     _, oh, ow = layer.out_shape
+    v = layout.act_lanes(hw)
     if layer.kind == "pool":
-        blocks = groups * _cdiv(oh, hw.poy) * _cdiv(ow, hw.pox)
-        window = layer.kernel[0] * layer.kernel[1]
-        return blocks * (2 * depth + window + hw.macs), 2 * blocks
-    if layer.kind == "gap":
-        rows = _cdiv(niy, hw.poy)
-        return groups * (rows * (depth + _cdiv(nix, hw.pox)) + depth + hw.pof), groups * (rows + 1)
-    rows = groups * _cdiv(oh, hw.poy)
-    return rows * (depth + _cdiv(ow, hw.pox)), rows
+        steps = tf * oh * (layout.row_pitch(ow, hw) // v) * layer.kernel[0] * layer.kernel[1]
+    elif layer.kind == "gap":
+        steps = tf * niy * (layout.row_pitch(nix, hw) // v)
+    else:
+        steps = tf * oh * (layout.row_pitch(ow, hw) // v)
+    return depth + steps, np.ones_like(tf)
 
 
 def _flat_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:

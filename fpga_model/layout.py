@@ -19,7 +19,9 @@ On-chip banking (why each multi-word-per-cycle access touches distinct banks):
   lanes reads one word per bank, a load beat writes V consecutive columns of one row;
 * conv output and residual tiles: Pof lanes x ``NB`` column banks, ``NB >= V`` and coprime with every fused
   pool width: the write-out drains one word per lane per cycle, a store beat reads V columns at stride pkw;
-* weights: Pof lane banks (``weight_row_words`` keeps a beat inside one step).
+* weights: Pof lane banks (``weight_row_words`` keeps a beat inside one step);
+* element-wise unit (pool / gap / add): input planes in ``FB`` column banks (``FB >= V``, coprime with every
+  standalone pool's stride: V output columns read V distinct banks), output planes as whole beats.
 """
 
 from __future__ import annotations
@@ -96,5 +98,11 @@ def output_banks(pool_widths: Iterable[int], hw: HwConfig) -> int:
 
 
 def input_column_banks(max_stride: int, hw: HwConfig) -> int:
-    """Return IB_C (and FB_C for the plane buffers): at least Pox*stride (window) and V (a load beat)."""
+    """Return IB_C: at least Pox*stride (the MAC window) and V (a load beat)."""
     return max(hw.pox * max_stride, act_lanes(hw))
+
+
+def element_banks(pool_strides: Iterable[int], hw: HwConfig) -> int:
+    """Return FB, the column banks of the element-wise unit's input planes: the least n >= V coprime with every
+    standalone pool's column stride (V columns at that stride are V distinct banks)."""
+    return output_banks(pool_strides, hw)

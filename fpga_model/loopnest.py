@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cgap_ir.errors import CgapError
 from fpga_model.hw import HwConfig
+from fpga_model.layout import act_lanes, row_pitch
 
 
 class ScheduleError(CgapError):
@@ -66,22 +67,21 @@ def tiles(total: int, size: int) -> list[int]:
 
 
 def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
-    """Return the II=1 pipeline trip count of ``layer`` summed over all tiles (see module doc)."""
+    """Return the trip count of the engine's MAC step (conv) or element-wise step (pool: one per output beat and
+    window position; gap and add: one per input beat) summed over all tiles (see module doc)."""
     if layer.kind == "conv":
         nof, noy, nox = layer.conv_out
         per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
         per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
         return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
     c, oh, ow = layer.out_shape
-    per_f = sum(math.ceil(t / hw.pof) for t in tiles(c, layer.tof))
+    _, ih, iw = layer.in_shape
     if layer.kind == "pool":
-        window = layer.kernel[0] * layer.kernel[1]
-        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox) * window
+        return c * oh * (row_pitch(ow, hw) // act_lanes(hw)) * layer.kernel[0] * layer.kernel[1]
     if layer.kind == "gap":
-        _, ih, iw = layer.in_shape
-        return per_f * math.ceil(ih / hw.poy) * math.ceil(iw / hw.pox)
+        return c * ih * (row_pitch(iw, hw) // act_lanes(hw))
     if layer.kind == "add":
-        return per_f * math.ceil(oh / hw.poy) * math.ceil(ow / hw.pox)
+        return c * oh * (row_pitch(ow, hw) // act_lanes(hw))
     raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
 
 

@@ -61,8 +61,8 @@ A generated project allocates exactly what its network's tiles need (cgap/hls/pr
 partitioned by its ``ARRAY_PARTITION`` pragmas: ibuf IB_R·IB_C banks (IB_R = Poy·stride, IB_C =
 max(Pox·stride, V)) of IBUF_DEPTH activations, wbuf Pof banks of WBUF_DEPTH weights, bbuf Pof banks of
 BBUF_DEPTH acc_bits-wide biases, obuf/rbuf Pof·NB banks of OBUF_DEPTH/RBUF_DEPTH (fpga_model/layout.py),
-and the pool/gap/add planes fa, fb, fo of
-Pof·FB_R·FB_C banks of FBUF_DEPTH.  The same block/LUTRAM rules apply per bank, except that a
+and the element-wise unit's planes: fa and fb in FB column banks of FBUF_DEPTH / FBUF_B_DEPTH words, fo of
+FOBUF_BEATS port-wide beats.  The same block/LUTRAM rules apply per bank, except that a
 one-word bank is a register (complete partitioning leaves scalars), so a strided standalone pool on
 a wide array (thousands of tiny banks) shows up as LUTRAM or FFs that may not fit.  The read
 crossbars of the banked plane buffers are not counted.
@@ -181,7 +181,7 @@ def bank_cost(bank_bits: int, width: int, banks: int, kind: str) -> tuple[int, i
 
 
 GEOMETRY_KEYS = ("IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH", "RBUF_DEPTH",
-                 "FB_R", "FB_C", "FBUF_DEPTH")
+                 "FB", "FBUF_DEPTH", "FBUF_B_DEPTH", "FOBUF_BEATS")
 
 
 def generated_buffers(geometry: dict[str, int], hw: HwConfig) -> dict[str, tuple[int, int, int]]:
@@ -191,13 +191,14 @@ def generated_buffers(geometry: dict[str, int], hw: HwConfig) -> dict[str, tuple
     ``ARRAY_PARTITION`` pragmas of cgap_engine.h (module doc).  Raises KeyError on a missing key.
     """
     g = geometry
-    planes = hw.pof * g["FB_R"] * g["FB_C"]
     return {"input": (2 * g["IB_R"] * g["IB_C"], g["IBUF_DEPTH"], hw.act_bits),
             "weight": (2 * hw.pof, g["WBUF_DEPTH"], hw.weight_bits),
             "bias": (2 * hw.pof, g["BBUF_DEPTH"], hw.acc_bits),
             "output": (2 * hw.pof * g["NB"], g["OBUF_DEPTH"], hw.act_bits),
             "residual": (2 * hw.pof * g["NB"], g["RBUF_DEPTH"], hw.act_bits),
-            "planes": (6 * planes, g["FBUF_DEPTH"], hw.act_bits)}
+            "planes": (2 * g["FB"], g["FBUF_DEPTH"], hw.act_bits),
+            "planes_b": (2 * g["FB"], g["FBUF_B_DEPTH"], hw.act_bits),
+            "planes_out": (2, g["FOBUF_BEATS"], hw.dram.port_bits)}
 
 
 def logic_cost(hw: HwConfig, dsp_kind: str, soft: int) -> tuple[dict[str, int], dict[str, int]]:

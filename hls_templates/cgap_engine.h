@@ -25,8 +25,9 @@
 //   result equals floor((2x + n) / 2n) bit for bit (cgap/fixed_point.py: reciprocal).
 // * Banked buffers: conv input tile IB_R x IB_C banks (IB_C >= Pox*stride and >= V); zero padding is
 //   never stored: the window read masks positions outside the image.  Weights Pof lane banks, biases
-//   Pof banks, conv output / residual tiles Pof x NB (NB >= V, coprime with the fused pool widths);
-//   pool / gap / add planes Pof x FB_R x FB_C banks.
+//   Pof banks, conv output / residual tiles Pof x NB (NB >= V, coprime with the fused pool widths).
+// * Element-wise layers (pool, gap, add, standalone ReLU) stream through a V-lane unit sized to the memory
+//   port, compiled in only for the kinds the network uses (see the element-wise unit below).
 #ifndef CGAP_ENGINE_H
 #define CGAP_ENGINE_H
 
@@ -171,25 +172,6 @@ CGAP_LABEL(WIN_Y)
             int cb = cm + px * sw;
             if (cb >= BC) cb -= BC;
             win[py][px] = bank[rb][cb];
-        }
-    }
-}
-
-// Write the lanes of a stride-1 Poy x Pox window at (r0, c0) where mask is set (inverse crossbar:
-// each bank takes the one lane that maps to it).
-template <int BR, int BC, int D>
-static void cgap_window_write(act_t buf[BR][BC][D], int r0, int c0, int cbw, const act_t val[CGAP_POY][CGAP_POX],
-                              const bool mask[CGAP_POY][CGAP_POX]) {
-    const int rq = r0 / BR, rm = r0 % BR, cq = c0 / BC, cm = c0 % BC;
-CGAP_LABEL(WW_R)
-    for (int rb = 0; rb < BR; rb++) {
-        CGAP_PRAGMA(HLS UNROLL)
-        const int gr = rq + (rb < rm ? 1 : 0), py = gr * BR + rb - r0;
-    CGAP_LABEL(WW_C)
-        for (int cb = 0; cb < BC; cb++) {
-            CGAP_PRAGMA(HLS UNROLL)
-            const int gc = cq + (cb < cm ? 1 : 0), px = gc * BC + cb - c0;
-            if (py < CGAP_POY && px < CGAP_POX && mask[py][px]) buf[rb][cb][gr * cbw + gc] = val[py][px];
         }
     }
 }
@@ -618,22 +600,29 @@ CGAP_LABEL(C_STEPS)
     }
 }
 
-// ------------------------------------------------------------------------------- pool / gap / add tiles
-// Tiles are output-channel tiles of tof channels (whole planes).  A plane buffer holds channel c of the
-// tile in lane bank c % Pof, its (row, column) (padded-origin for pool inputs) in the FB_R x FB_C banks at
-// linear row (c / Pof) * height + row.
+// ------------------------------------------------------------------------------- element-wise unit
+// pool / gap / add (and a standalone ReLU, a 1x1 max pool) run on a unit as wide as the memory port, not as
+// the MAC array: V lanes, one output word each per cycle.  Tiles are tof whole channel planes.  The input
+// planes sit in CGAP_FB column banks (word (c, y, x) in bank (x + left) % FB at (c*niy + y)*fbw + (x+left)/FB,
+// left = a pool's left padding; FB >= V and coprime with every standalone pool's stride, so V columns at any
+// stride are V distinct banks); the output planes are whole beats.  Only the kinds the network has are
+// compiled in (CGAP_HAS_POOL, CGAP_HAS_GAP, CGAP_HAS_ADD).
 
-typedef act_t cgap_fbuf_t[CGAP_POF][CGAP_FB_R][CGAP_FB_C][CGAP_FBUF_DEPTH];
+#if CGAP_HAS_FLAT
+typedef act_t cgap_fbuf_t[CGAP_FB][CGAP_FBUF_DEPTH];
+typedef act_t cgap_fbbuf_t[CGAP_FB][CGAP_FBUF_B_DEPTH];
+typedef beat_t cgap_fobuf_t[CGAP_FOBUF_BEATS];
 
 struct CgapFlatTile {
     int valid, f0, tof;
 };
 
-// One burst of tof whole input planes (h rows of w words, rows padded to beats) into the banked plane
-// buffer, rows shifted down by top and columns right by left (a pool's padding, never read by valid lanes).
-static void cgap_flat_load_planes(const beat_t *src, int tof, int h, int w, int top, int left, cgap_fbuf_t buf) {
-    const int rpb = cgap_cdiv(w, CGAP_V), hp = h + top, cbw = cgap_cdiv(w + left, CGAP_FB_C);
-    int c = 0, y = 0, q = 0;
+// One burst of tof whole input planes (h rows of w words, rows padded to beats) into the column banks,
+// columns shifted right by left.
+template <int D>
+static void cgap_flat_load_planes(const beat_t *src, int tof, int h, int w, int left, act_t buf[CGAP_FB][D]) {
+    const int rpb = cgap_cdiv(w, CGAP_V), fbw = cgap_cdiv(w + left, CGAP_FB);
+    int row = 0, q = 0;  // plane row (c*h + y), beat within the row
     CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
 CGAP_LABEL(LF_BURST)
     for (int k = 0; k < tof * h * rpb; k++) {
@@ -641,281 +630,198 @@ CGAP_LABEL(LF_BURST)
         CGAP_PRAGMA(HLS PIPELINE II=1)
         CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
         const beat_t b = src[k];
-        const int row = (c / CGAP_POF) * hp + y + top;
     CGAP_LABEL(LF_LANES)
         for (int j = 0; j < CGAP_V; j++) {
             CGAP_PRAGMA(HLS UNROLL)
             const int x = q * CGAP_V + j, col = x + left;
-            if (x < w) buf[c % CGAP_POF][row % CGAP_FB_R][col % CGAP_FB_C][(row / CGAP_FB_R) * cbw + col / CGAP_FB_C] = cgap_act_word(b, j);
+            if (x < w) buf[col % CGAP_FB][row * fbw + col / CGAP_FB] = cgap_act_word(b, j);
         }
         if (++q == rpb) {
             q = 0;
-            if (++y == h) {
-                y = 0;
-                c++;
-            }
+            row++;
         }
     }
     CGAP_BURST_END(CGAP_PORT_FMAP_RD);
 }
 
-static void cgap_flat_load(const LayerDesc L, const CgapFlatTile t, const beat_t *fmap_in, cgap_fbuf_t a, cgap_fbuf_t b) {
+static void cgap_flat_load(const LayerDesc L, const CgapFlatTile t, const beat_t *fmap_in, cgap_fbuf_t a, cgap_fbbuf_t b) {
     CGAP_PRAGMA(HLS INLINE off)
     if (!t.valid) return;
     const int plane = L.niy * cgap_cdiv(L.nix, CGAP_V);
-    const bool pool = L.kind == CGAP_KIND_POOL;
-    cgap_flat_load_planes(fmap_in + L.in_off + t.f0 * plane, t.tof, L.niy, L.nix, pool ? L.pt : 0, pool ? L.pl : 0, a);
-    if (L.kind == CGAP_KIND_ADD) cgap_flat_load_planes(fmap_in + L.res_off + t.f0 * plane, t.tof, L.niy, L.nix, 0, 0, b);
+    const int left = L.kind == CGAP_KIND_POOL ? L.pl : 0;
+    cgap_flat_load_planes<CGAP_FBUF_DEPTH>(fmap_in + L.in_off + t.f0 * plane, t.tof, L.niy, L.nix, left, a);
+#if CGAP_HAS_ADD
+    if (L.kind == CGAP_KIND_ADD)
+        cgap_flat_load_planes<CGAP_FBUF_B_DEPTH>(fmap_in + L.res_off + t.f0 * plane, t.tof, L.niy, L.nix, 0, b);
+#else
+    (void)b;
+#endif
 }
 
-// Write one output word (c, y, x) of a tile into the banked output plane buffer (height ooy, width oox).
-static void cgap_flat_put(const LayerDesc &L, cgap_fbuf_t o, int c, int y, int x, act_t v) {
-    const int R = (c / CGAP_POF) * L.ooy + y, cbw = cgap_cdiv(L.oox, CGAP_FB_C);
-    o[c % CGAP_POF][R % CGAP_FB_R][x % CGAP_FB_C][(R / CGAP_FB_R) * cbw + x / CGAP_FB_C] = v;
-}
-
-// One block of a standalone pool: Pof x Poy x Pox outputs, window positions in the II=1 pipeline, then
-// the block written out one output per cycle.
-static void cgap_pool_block(const LayerDesc &L, int li, const CgapFlatTile &t, int of, int oy, int ox,
-                            const cgap_fbuf_t a, cgap_fbuf_t o) {
-    acc_t sum[CGAP_POF][CGAP_POY][CGAP_POX];
-    act_t best[CGAP_POF][CGAP_POY][CGAP_POX];
-    int count[CGAP_POF][CGAP_POY][CGAP_POX];
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=sum complete dim=0)
+#if CGAP_HAS_POOL
+// pool: per output beat (V columns of one output row), the kh*kw window positions in consecutive iterations;
+// V max / sum / count registers; padding never wins a max and counts only with count_include_pad.
+static void cgap_pool_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a, cgap_fobuf_t o) {
+    const int rpb = cgap_cdiv(L.oox, CGAP_V), fbw = cgap_cdiv(L.nix + L.pl, CGAP_FB), window = L.kh * L.kw;
+    act_t best[CGAP_V];
+    acc_t sum[CGAP_V];
+    int count[CGAP_V];
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=best complete dim=0)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=sum complete dim=0)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=count complete dim=0)
-CGAP_LABEL(PB_INIT)
-    for (int pf = 0; pf < CGAP_POF; pf++) {
-        CGAP_PRAGMA(HLS UNROLL)
-        for (int py = 0; py < CGAP_POY; py++) {
-            CGAP_PRAGMA(HLS UNROLL)
-            for (int px = 0; px < CGAP_POX; px++) {
-                CGAP_PRAGMA(HLS UNROLL)
-                sum[pf][py][px] = 0;
-                best[pf][py][px] = act_t(CGAP_ACT_MIN);
-                count[pf][py][px] = 0;
-            }
-        }
-    }
-    const int hp = L.niy + L.pt, wp = L.nix + L.pl, cbw = cgap_cdiv(wp, CGAP_FB_C);
-    const int nrows = cgap_cdiv(t.tof, CGAP_POF) * hp;
-    int ky = 0, kx = 0;
+    int c = 0, yo = 0, q = 0, ky = 0, kx = 0, w = 0, out = 0;
     CGAP_COUNT_LOOP(CGAP_COMPUTE);
-CGAP_LABEL(PB_WIN)
-    for (int k = 0; k < L.kh * L.kw; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WIN)
+CGAP_LABEL(P_ITER)
+    for (int k = 0; k < t.tof * L.ooy * rpb * window; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_EITERS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
         CGAP_COUNT_ITER(li);
         CGAP_COUNT_CYCLE(CGAP_COMPUTE);
-    CGAP_LABEL(PB_F)
-        for (int pf = 0; pf < CGAP_POF; pf++) {
+        const int y = yo * L.sh + ky - L.pt;
+        const bool row_ok = y >= 0 && y < L.niy;
+        const int base = (c * L.niy + (row_ok ? y : 0)) * fbw;
+        beat_t b = 0;
+    CGAP_LABEL(P_LANES)
+        for (int j = 0; j < CGAP_V; j++) {
             CGAP_PRAGMA(HLS UNROLL)
-            act_t win[CGAP_POY][CGAP_POX];
-            cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], (of / CGAP_POF) * hp + oy * L.sh + ky,
-                                                              ox * L.sw + kx, L.sh, L.sw, 0, nrows, 0, wp, cbw, win);
-            for (int py = 0; py < CGAP_POY; py++) {
-                CGAP_PRAGMA(HLS UNROLL)
-                for (int px = 0; px < CGAP_POX; px++) {
-                    CGAP_PRAGMA(HLS UNROLL)
-                    const int y = (oy + py) * L.sh + ky - L.pt, x = (ox + px) * L.sw + kx - L.pl;
-                    const bool lane = of + pf < t.tof && oy + py < L.ooy && ox + px < L.oox;
-                    if (lane && y >= 0 && y < L.niy && x >= 0 && x < L.nix) {
-                        const act_t v = win[py][px];
-                        sum[pf][py][px] += v;
-                        if (v > best[pf][py][px]) best[pf][py][px] = v;
-                        count[pf][py][px]++;
-                    }
+            const int xo = q * CGAP_V + j, col = xo * L.sw + kx;
+            const bool ok = row_ok && xo < L.oox && col >= L.pl && col < L.pl + L.nix;
+            const act_t v = ok ? a[col % CGAP_FB][base + col / CGAP_FB] : act_t(CGAP_ACT_MIN);
+            best[j] = w == 0 || (ok && v > best[j]) ? v : best[j];
+            sum[j] = (w == 0 ? acc_t(0) : sum[j]) + (ok ? v : act_t(0));
+            count[j] = (w == 0 ? 0 : count[j]) + (ok ? 1 : 0);
+            const int n = L.count_pad ? window : count[j];
+            act_t r = L.pool == CGAP_POOL_MAX ? best[j] : cgap_div_recip(sum[j], n, CGAP_RECIP_M[n], CGAP_RECIP_S[n]);
+            if (L.relu && r < 0) r = 0;
+            cgap_put_act_word(b, j, xo < L.oox ? r : act_t(0));
+        }
+        if (w == window - 1) o[out++] = b;
+        if (++w == window) {
+            w = 0;
+            if (++q == rpb) {
+                q = 0;
+                if (++yo == L.ooy) {
+                    yo = 0;
+                    c++;
                 }
             }
         }
         if (++kx == L.kw) {
             kx = 0;
-            ky++;
+            if (++ky == L.kh) ky = 0;
         }
     }
+}
+#endif
+
+#if CGAP_HAS_GAP
+// gap: every beat of a channel plane adds its V words (an adder tree) into one sum; the channel's last beat
+// divides it by H*W (reciprocal multiply) into the channel's output beat.
+static void cgap_gap_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a, cgap_fobuf_t o) {
+    const int rpb = cgap_cdiv(L.nix, CGAP_V), fbw = cgap_cdiv(L.nix, CGAP_FB), per_channel = L.niy * rpb;
+    acc_t total = 0;
+    int row = 0, q = 0, n = 0, c = 0;
     CGAP_COUNT_LOOP(CGAP_COMPUTE);
-    int pf = 0, py = 0, px = 0;
-CGAP_LABEL(PB_OUT)
-    for (int k = 0; k < CGAP_BLOCK_WORDS; k++) {
+CGAP_LABEL(G_ITER)
+    for (int k = 0; k < t.tof * per_channel; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_EITERS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
+        CGAP_COUNT_ITER(li);
         CGAP_COUNT_CYCLE(CGAP_COMPUTE);
-        if (of + pf < t.tof && oy + py < L.ooy && ox + px < L.oox) {
-            const int n = L.count_pad ? L.kh * L.kw : count[pf][py][px];
-            act_t v = L.pool == CGAP_POOL_MAX ? best[pf][py][px]
-                                              : cgap_div_recip(sum[pf][py][px], n, CGAP_RECIP_M[n], CGAP_RECIP_S[n]);
-            if (L.relu && v < 0) v = 0;
-            cgap_flat_put(L, o, of + pf, oy + py, ox + px, v);
-        }
-        if (++px == CGAP_POX) {
-            px = 0;
-            if (++py == CGAP_POY) {
-                py = 0;
-                pf++;
-            }
-        }
-    }
-}
-
-// pool: for of, oy, ox blocks / window pipeline.
-static void cgap_pool_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a, cgap_fbuf_t o) {
-CGAP_LABEL(P_F)
-    for (int of = 0; of < t.tof; of += CGAP_POF) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FBLOCKS)
-    CGAP_LABEL(P_Y)
-        for (int oy = 0; oy < L.ooy; oy += CGAP_POY) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
-        CGAP_LABEL(P_X)
-            for (int ox = 0; ox < L.oox; ox += CGAP_POX) {
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
-                cgap_pool_block(L, li, t, of, oy, ox, a, o);
-            }
-        }
-    }
-}
-
-// gap: for of / Poy x Pox blocks of the input plane in the II=1 pipeline (one start per block row) /
-// Pof averages by reciprocal multiply.
-static void cgap_gap_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a, cgap_fbuf_t o) {
-    const int cbw = cgap_cdiv(L.nix, CGAP_FB_C), nrows = cgap_cdiv(t.tof, CGAP_POF) * L.niy;
-CGAP_LABEL(G_F)
-    for (int of = 0; of < t.tof; of += CGAP_POF) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FBLOCKS)
-        acc_t sum[CGAP_POF];
-        CGAP_PRAGMA(HLS ARRAY_PARTITION variable=sum complete dim=0)
-    CGAP_LABEL(G_INIT)
-        for (int pf = 0; pf < CGAP_POF; pf++) {
-            CGAP_PRAGMA(HLS UNROLL)
-            sum[pf] = 0;
-        }
-    CGAP_LABEL(G_Y)
-        for (int by = 0; by < L.niy; by += CGAP_POY) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
-            CGAP_COUNT_LOOP(CGAP_COMPUTE);
-        CGAP_LABEL(G_X)
-            for (int bx = 0; bx < L.nix; bx += CGAP_POX) {
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                CGAP_COUNT_ITER(li);
-                CGAP_COUNT_CYCLE(CGAP_COMPUTE);
-            CGAP_LABEL(G_LANES)
-                for (int pf = 0; pf < CGAP_POF; pf++) {
-                    CGAP_PRAGMA(HLS UNROLL)
-                    act_t win[CGAP_POY][CGAP_POX];
-                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], (of / CGAP_POF) * L.niy + by, bx, 1, 1,
-                                                                      0, nrows, 0, L.nix, cbw, win);
-                    for (int py = 0; py < CGAP_POY; py++) {
-                        CGAP_PRAGMA(HLS UNROLL)
-                        for (int px = 0; px < CGAP_POX; px++) {
-                            CGAP_PRAGMA(HLS UNROLL)
-                            if (of + pf < t.tof && by + py < L.niy && bx + px < L.nix) sum[pf] += win[py][px];
-                        }
-                    }
-                }
-            }
-        }
-        CGAP_COUNT_LOOP(CGAP_COMPUTE);
-    CGAP_LABEL(G_OUT)
-        for (int pf = 0; pf < CGAP_POF; pf++) {
-            CGAP_PRAGMA(HLS PIPELINE II=1)
-            CGAP_COUNT_CYCLE(CGAP_COMPUTE);
-            if (of + pf < t.tof) cgap_flat_put(L, o, of + pf, 0, 0, cgap_div_recip(sum[pf], L.niy * L.nix, L.div_m, L.div_s));
-        }
-    }
-}
-
-// add: for of, oy, ox blocks (one II=1 iteration each, one pipeline start per block row): align both,
-// requantise, ReLU.
-static void cgap_add_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a,
-                          const cgap_fbuf_t b, cgap_fbuf_t o) {
-    const int cbw = cgap_cdiv(L.nox, CGAP_FB_C), nrows = cgap_cdiv(t.tof, CGAP_POF) * L.noy;
-CGAP_LABEL(A_F)
-    for (int of = 0; of < t.tof; of += CGAP_POF) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FBLOCKS)
-    CGAP_LABEL(A_Y)
-        for (int oy = 0; oy < L.noy; oy += CGAP_POY) {
-            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_YBLOCKS)
-            CGAP_COUNT_LOOP(CGAP_COMPUTE);
-        CGAP_LABEL(A_X)
-            for (int ox = 0; ox < L.nox; ox += CGAP_POX) {
-                CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_XBLOCKS)
-                CGAP_PRAGMA(HLS PIPELINE II=1)
-                CGAP_COUNT_ITER(li);
-                CGAP_COUNT_CYCLE(CGAP_COMPUTE);
-            CGAP_LABEL(A_LANES)
-                for (int pf = 0; pf < CGAP_POF; pf++) {
-                    CGAP_PRAGMA(HLS UNROLL)
-                    const int r0 = (of / CGAP_POF) * L.noy + oy;
-                    act_t va[CGAP_POY][CGAP_POX], vb[CGAP_POY][CGAP_POX], out[CGAP_POY][CGAP_POX];
-                    bool mask[CGAP_POY][CGAP_POX];
-                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(a[pf], r0, ox, 1, 1, 0, nrows, 0, L.nox, cbw, va);
-                    cgap_window<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(b[pf], r0, ox, 1, 1, 0, nrows, 0, L.nox, cbw, vb);
-                    for (int py = 0; py < CGAP_POY; py++) {
-                        CGAP_PRAGMA(HLS UNROLL)
-                        for (int px = 0; px < CGAP_POX; px++) {
-                            CGAP_PRAGMA(HLS UNROLL)
-                            mask[py][px] = of + pf < t.tof && oy + py < L.noy && ox + px < L.nox;
-                            out[py][px] = 0;
-                            if (mask[py][px]) {
-                                const acc_t s = cgap_align(va[py][px], L.in_shift) + cgap_align(vb[py][px], L.res_shift);
-                                out[py][px] = cgap_requant(s, L.out_shift, L.relu != 0, li);
-                            }
-                        }
-                    }
-                    cgap_window_write<CGAP_FB_R, CGAP_FB_C, CGAP_FBUF_DEPTH>(o[pf], r0, ox, cbw, out, mask);
-                }
-            }
-        }
-    }
-}
-
-static void cgap_flat_compute(const LayerDesc L, int li, const CgapFlatTile t, const cgap_fbuf_t a,
-                              const cgap_fbuf_t b, cgap_fbuf_t o) {
-    CGAP_PRAGMA(HLS INLINE off)
-    if (!t.valid) return;
-    if (L.kind == CGAP_KIND_POOL) cgap_pool_tile(L, li, t, a, o);
-    else if (L.kind == CGAP_KIND_GAP) cgap_gap_tile(L, li, t, a, o);
-    else cgap_add_tile(L, li, t, a, b, o);
-}
-
-// Store stage: the tile's tof output planes are contiguous in DRAM: one burst, V columns of a row a beat.
-static void cgap_flat_store(const LayerDesc L, const CgapFlatTile t, const cgap_fbuf_t o, beat_t *fmap_out) {
-    CGAP_PRAGMA(HLS INLINE off)
-    if (!t.valid) return;
-    const int rpb = cgap_cdiv(L.oox, CGAP_V), cbw = cgap_cdiv(L.oox, CGAP_FB_C);
-    beat_t *dst = fmap_out + L.out_off + t.f0 * L.ooy * rpb;
-    int c = 0, y = 0, q = 0;
-    CGAP_BURST_BEGIN(CGAP_STORE, CGAP_PORT_FMAP_WR);
-CGAP_LABEL(SF_BURST)
-    for (int k = 0; k < t.tof * L.ooy * rpb; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FOBEATS)
-        CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_BEAT(CGAP_STORE, CGAP_PORT_FMAP_WR);
-        const int row = (c / CGAP_POF) * L.ooy + y;
-        beat_t b = 0;
-    CGAP_LABEL(SF_LANES)
+        acc_t part = 0;
+    CGAP_LABEL(G_LANES)
         for (int j = 0; j < CGAP_V; j++) {
             CGAP_PRAGMA(HLS UNROLL)
             const int x = q * CGAP_V + j;
-            const act_t v = x < L.oox ? o[c % CGAP_POF][row % CGAP_FB_R][x % CGAP_FB_C][(row / CGAP_FB_R) * cbw + x / CGAP_FB_C]
-                                      : act_t(0);
-            cgap_put_act_word(b, j, v);
+            if (x < L.nix) part += a[x % CGAP_FB][row * fbw + x / CGAP_FB];
         }
-        dst[k] = b;
+        total = (n == 0 ? acc_t(0) : total) + part;
+        if (n == per_channel - 1) {
+            beat_t b = 0;
+            cgap_put_act_word(b, 0, cgap_div_recip(total, L.niy * L.nix, L.div_m, L.div_s));
+            o[c++] = b;
+        }
+        if (++n == per_channel) n = 0;
         if (++q == rpb) {
             q = 0;
-            if (++y == L.ooy) {
-                y = 0;
-                c++;
+            row++;
+        }
+    }
+}
+#endif
+
+#if CGAP_HAS_ADD
+// add: one beat of each operand a cycle: align both to the accumulator's binary point, add, requantise, ReLU.
+static void cgap_add_tile(const LayerDesc &L, int li, const CgapFlatTile &t, const cgap_fbuf_t a,
+                          const cgap_fbbuf_t b, cgap_fobuf_t o) {
+    const int rpb = cgap_cdiv(L.nox, CGAP_V), fbw = cgap_cdiv(L.nox, CGAP_FB);
+    int row = 0, q = 0;
+    CGAP_COUNT_LOOP(CGAP_COMPUTE);
+CGAP_LABEL(A_ITER)
+    for (int k = 0; k < t.tof * L.noy * rpb; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_EITERS)
+        CGAP_PRAGMA(HLS PIPELINE II=1)
+        CGAP_COUNT_ITER(li);
+        CGAP_COUNT_CYCLE(CGAP_COMPUTE);
+        beat_t out = 0;
+    CGAP_LABEL(A_LANES)
+        for (int j = 0; j < CGAP_V; j++) {
+            CGAP_PRAGMA(HLS UNROLL)
+            const int x = q * CGAP_V + j, addr = row * fbw + x / CGAP_FB;
+            if (x < L.nox) {
+                const acc_t s = cgap_align(a[x % CGAP_FB][addr], L.in_shift) + cgap_align(b[x % CGAP_FB][addr], L.res_shift);
+                cgap_put_act_word(out, j, cgap_requant(s, L.out_shift, L.relu != 0, li));
             }
         }
+        o[k] = out;
+        if (++q == rpb) {
+            q = 0;
+            row++;
+        }
+    }
+}
+#endif
+
+static void cgap_flat_compute(const LayerDesc L, int li, const CgapFlatTile t, const cgap_fbuf_t a,
+                              const cgap_fbbuf_t b, cgap_fobuf_t o) {
+    CGAP_PRAGMA(HLS INLINE off)
+    if (!t.valid) return;
+#if CGAP_HAS_POOL
+    if (L.kind == CGAP_KIND_POOL) cgap_pool_tile(L, li, t, a, o);
+#endif
+#if CGAP_HAS_GAP
+    if (L.kind == CGAP_KIND_GAP) cgap_gap_tile(L, li, t, a, o);
+#endif
+#if CGAP_HAS_ADD
+    if (L.kind == CGAP_KIND_ADD) cgap_add_tile(L, li, t, a, b, o);
+#endif
+    (void)a;
+    (void)b;
+    (void)o;
+    (void)li;
+}
+
+// Store stage: the tile's tof output planes are contiguous in DRAM: one burst of the output beats.
+static void cgap_flat_store(const LayerDesc L, const CgapFlatTile t, const cgap_fobuf_t o, beat_t *fmap_out) {
+    CGAP_PRAGMA(HLS INLINE off)
+    if (!t.valid) return;
+    const int beats = t.tof * L.ooy * cgap_cdiv(L.oox, CGAP_V);
+    beat_t *dst = fmap_out + L.out_off + t.f0 * L.ooy * cgap_cdiv(L.oox, CGAP_V);
+    CGAP_BURST_BEGIN(CGAP_STORE, CGAP_PORT_FMAP_WR);
+CGAP_LABEL(SF_BURST)
+    for (int k = 0; k < beats; k++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_FOBEATS)
+        CGAP_PRAGMA(HLS PIPELINE II=1)
+        CGAP_COUNT_BEAT(CGAP_STORE, CGAP_PORT_FMAP_WR);
+        dst[k] = o[k];
     }
     CGAP_BURST_END(CGAP_PORT_FMAP_WR);
 }
 
 static void cgap_flat_step(const LayerDesc L, int li, const CgapFlatTile ld, const CgapFlatTile cp,
                            const CgapFlatTile st, const beat_t *fmap_in, beat_t *fmap_out, cgap_fbuf_t ld_a,
-                           cgap_fbuf_t ld_b, const cgap_fbuf_t cp_a, const cgap_fbuf_t cp_b, cgap_fbuf_t cp_o,
-                           const cgap_fbuf_t st_o) {
+                           cgap_fbbuf_t ld_b, const cgap_fbuf_t cp_a, const cgap_fbbuf_t cp_b, cgap_fobuf_t cp_o,
+                           const cgap_fobuf_t st_o) {
     CGAP_PRAGMA(HLS INLINE off)
     cgap_flat_load(L, ld, fmap_in, ld_a, ld_b);
     cgap_flat_compute(L, li, cp, cp_a, cp_b, cp_o);
@@ -932,25 +838,13 @@ static CgapFlatTile cgap_flat_tile(const LayerDesc &L, int f0) {
 
 // pool / gap / add: channel tiles through the same load / compute / store ping-pong as conv.
 static void cgap_flat_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out) {
-    static cgap_fbuf_t fa0, fa1, fb0, fb1, fo0, fo1;
+    static cgap_fbuf_t fa0, fa1;
+    static cgap_fbbuf_t fb0, fb1;
+    static cgap_fobuf_t fo0, fo1;
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa0 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa0 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa0 complete dim=3)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa1 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa1 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fa1 complete dim=3)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb0 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb0 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb0 complete dim=3)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb1 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb1 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fb1 complete dim=3)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo0 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo0 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo0 complete dim=3)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo1 complete dim=1)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo1 complete dim=2)
-    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=fo1 complete dim=3)
     CGAP_PRAGMA(HLS ALLOCATION function instances=cgap_flat_step limit=1)
     const int ntiles = cgap_cdiv(L.nof, L.tof);
     CgapFlatTile ld = cgap_flat_tile(L, 0), cp = cgap_flat_tile(L, L.nof), st = cp;
@@ -966,11 +860,18 @@ CGAP_LABEL(F_STEPS)
     }
 }
 
+#endif  // CGAP_HAS_FLAT
+
 // Dispatch one row of the layer table.  fmap_in and fmap_out are the same DRAM region behind two
 // m_axi ports (reads, writes); a layer never writes a tensor it reads.
 static void cgap_run_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem) {
-    if (L.kind == CGAP_KIND_CONV) cgap_conv_layer(L, li, fmap_in, fmap_out, wmem);
-    else cgap_flat_layer(L, li, fmap_in, fmap_out);
+#if CGAP_HAS_FLAT
+    if (L.kind != CGAP_KIND_CONV) {
+        cgap_flat_layer(L, li, fmap_in, fmap_out);
+        return;
+    }
+#endif
+    cgap_conv_layer(L, li, fmap_in, fmap_out, wmem);
 }
 
 #endif  // CGAP_ENGINE_H

@@ -98,5 +98,5 @@ def test_export_prints_budget_and_project_resource_lines(ckpt, tmp_path, capsys)
     budget, project = (line for line in out if line.startswith("resources on "))
     assert "(estimate, HwConfig budget)" in budget and "(estimate, this project's buffers)" in project
     assert set(summary["buffers"]) == {"IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH",
-                                       "RBUF_DEPTH", "FB_R", "FB_C", "FBUF_DEPTH"}
+                                       "RBUF_DEPTH", "FB", "FBUF_DEPTH", "FBUF_B_DEPTH", "FOBUF_BEATS"}
     assert project.endswith("fits")

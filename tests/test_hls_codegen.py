@@ -56,9 +56,7 @@ def test_firmware_has_no_dynamic_memory_stl_or_unbounded_loops(make):
 def _values(plan) -> dict[str, int]:
     """Return the CGAP_* constants of the generated config, plus the banked-window template bounds BR, BC, D."""
     values = {k: int(v) for k, v in re.findall(r"#define (CGAP_\w+) (\d+)", plan["firmware/cgap_config.h"])}
-    values["BR"] = max(values["CGAP_IB_R"], values["CGAP_FB_R"])
-    values["BC"] = max(values["CGAP_IB_C"], values["CGAP_FB_C"])
-    values["D"] = max(values["CGAP_IBUF_DEPTH"], values["CGAP_FBUF_DEPTH"])
+    values["BR"], values["BC"], values["D"] = values["CGAP_IB_R"], values["CGAP_IB_C"], values["CGAP_IBUF_DEPTH"]
     return values
 
 
@@ -121,9 +119,7 @@ def test_array_partitions_within_tool_limits(make, hw):
                  int(np.prod(dims)) if d == 0 else dims[d - 1])
         assert 1 <= parts <= (MAX_BANKS if d == 0 else MAX_PARTITION), f"{var} dim={dim}: {parts} partitions"
         banks[var] = banks.get(var, 1) * parts
-    # Plane buffers of standalone pool/gap/add (fa*, fb*, fo*) are Pof x FB_R x FB_C banks: with a strided
-    # standalone pool on a wide array that total exceeds MAX_BANKS (a known gap, see the engine header).
-    assert all(n <= MAX_BANKS for var, n in banks.items() if var[:2] not in ("fa", "fb", "fo")), banks
+    assert all(n <= MAX_BANKS for n in banks.values()), banks
     h = SCAN_HW[hw]
     # The conv input tile: Poy x Pox lanes read distinct banks at every stride the network uses.
     strides = [r["sh"] for r in c.program.rows if r["kind"] == 0]
@@ -134,7 +130,10 @@ def test_array_partitions_within_tool_limits(make, hw):
     assert banks["obuf0"] == banks["rbuf1"] == h.pof * values["CGAP_NB"] and values["CGAP_NB"] >= values["CGAP_V"]
     pool_widths = [r["pkw"] for r in c.program.rows if r["kind"] == 0]
     assert all(np.gcd(values["CGAP_NB"], w) == 1 for w in pool_widths if w > 1)
-    assert banks["fa0"] == h.pof * values["CGAP_FB_R"] * values["CGAP_FB_C"]
+    # The element-wise unit: V-lane, its input planes in FB >= V column banks coprime with the pool strides.
+    assert banks["fa0"] == banks["fb1"] == values["CGAP_FB"] >= values["CGAP_V"]
+    pool_strides = [r["sw"] for r in c.program.rows if r["kind"] == 1]
+    assert all(np.gcd(values["CGAP_FB"], s) == 1 for s in pool_strides if s > 1)
     groups = [-(-r["tof"] // h.pof) for r in c.program.rows if r["kind"] == 0]
     steps = [r["nif"] * r["kh"] * r["kw"] for r in c.program.rows if r["kind"] == 0]
     assert values["CGAP_WBUF_DEPTH"] == max(g * n for g, n in zip(groups, steps, strict=True))

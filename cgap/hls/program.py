@@ -163,8 +163,8 @@ def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: H
     """Return the banked tile buffers' shapes (see hls_templates/cgap_engine.h; each buffer exists twice).
 
     IB_R x IB_C banks of IBUF_DEPTH words (conv input tile), Pof x WBUF_DEPTH weights, Pof x BBUF_DEPTH
-    biases, Pof x NB banks of OBUF_DEPTH / RBUF_DEPTH (conv output / residual tile), Pof x FB_R x FB_C
-    banks of FBUF_DEPTH (pool / gap / add input and output tiles).
+    biases, Pof x NB banks of OBUF_DEPTH / RBUF_DEPTH (conv output / residual tile), FB banks of FBUF_DEPTH
+    (FBUF_B_DEPTH for an add's second operand) and FOBUF_BEATS beats (the element-wise unit's tiles).
     """
     cd, fb = lambda a, b: -(-a // b), lambda t: -(-t // hw.pof)  # noqa: E731
     pairs = list(zip(layers, rows, strict=True))
@@ -172,14 +172,10 @@ def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: H
     flat = [(lay, r) for lay, r in pairs if lay.kind != "conv"]
     ib_r = hw.poy * _max_stride(rows, layers, ("conv",), "sh")
     ib_c = layout.input_column_banks(_max_stride(rows, layers, ("conv",), "sw"), hw)
-    fb_r = hw.poy * _max_stride(rows, layers, ("pool",), "sh")
-    fb_c = layout.input_column_banks(_max_stride(rows, layers, ("pool",), "sw"), hw)
     nb = layout.output_banks((r["pkw"] for _, r in conv), hw)
-    fdepth = []
-    for lay, r in flat:
-        top, left = (r["pt"], r["pl"]) if lay.kind == "pool" else (0, 0)
-        fdepth += [cd(fb(r["tof"]) * (r["niy"] + top), fb_r) * cd(r["nix"] + left, fb_c),
-                   cd(fb(r["tof"]) * r["ooy"], fb_r) * cd(r["oox"], fb_c)]
+    banks = layout.element_banks((r["sw"] for lay, r in flat if lay.kind == "pool"), hw)
+    rpb = lambda w: layout.row_pitch(w, hw) // layout.act_lanes(hw)  # noqa: E731
+    plane = lambda lay, r: r["tof"] * r["niy"] * cd(r["nix"] + (r["pl"] if lay.kind == "pool" else 0), banks)  # noqa: E731
     steps = [r["nif"] * r["kh"] * r["kw"] for _, r in conv]
     odepth = [fb(r["tof"]) * r["toy"] * cd(r["nox"], nb) for _, r in conv]
     return {
@@ -189,7 +185,9 @@ def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: H
         "BBUF_DEPTH": max((fb(r["tof"]) for _, r in conv), default=1),
         "NB": nb, "OBUF_DEPTH": max(odepth, default=1),
         "RBUF_DEPTH": max((d for d, (_, r) in zip(odepth, conv, strict=True) if r["has_res"]), default=1),
-        "FB_R": fb_r, "FB_C": fb_c, "FBUF_DEPTH": max(fdepth, default=1),
+        "FB": banks, "FBUF_DEPTH": max((plane(lay, r) for lay, r in flat), default=1),
+        "FBUF_B_DEPTH": max((plane(lay, r) for lay, r in flat if lay.kind == "add"), default=1),
+        "FOBUF_BEATS": max((r["tof"] * r["ooy"] * rpb(r["oox"]) for _, r in flat), default=1),
     }
 
 
@@ -215,9 +213,8 @@ def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwCon
         "MAX_TILE_STEPS": [len(tiles(r["nof"], r["tof"])) * len(tiles(r["noy"], r["toy"])) + 2 for _, r in conv],
         "MAX_FTILE_STEPS": [len(tiles(r["nof"], r["tof"])) + 2 for r in flat],
         "MAX_WIN": [r["kh"] * r["kw"] for r in flat],
-        "MAX_FBLOCKS": [groups(r) for r in rows],
-        "MAX_YBLOCKS": [math.ceil(max(r["toy"], r["niy"], r["ooy"]) / hw.poy) for r in rows],
-        "MAX_XBLOCKS": [math.ceil(max(r["nox"], r["nix"]) / hw.pox) for r in rows],
+        "MAX_EITERS": [r["tof"] * max(r["ooy"] * rpb(r["oox"]) * r["kh"] * r["kw"], r["niy"] * rpb(r["nix"]))
+                       for r in flat],
         "MAX_FBEATS": [r["tof"] * r["niy"] * rpb(r["nix"]) for r in flat],
         "MAX_FOBEATS": [r["tof"] * r["ooy"] * rpb(r["oox"]) for r in flat],
     }
@@ -241,7 +238,11 @@ def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConf
              "BSLOT": layout.bias_slot_words(hw), "BGROUP": layout.bias_group_words(hw),
              "BIAS_WORDS": layout.bias_words(hw), "BLOCK_WORDS": hw.macs, "PIPELINE_DEPTH": PIPELINE_DEPTH,
              "DIV_ABITS": div_bits, "DIV_MBITS": m_bits}
-    return lanes | dram.timing_constants(hw) | _tripcounts(layers, rows, hw) | buffer_geometry(layers, rows, hw)
+    kinds = {lay.kind for lay in layers}
+    present = {"HAS_POOL": int("pool" in kinds), "HAS_GAP": int("gap" in kinds), "HAS_ADD": int("add" in kinds),
+               "HAS_FLAT": int(bool(kinds - {"conv"}))}
+    return (lanes | present | dram.timing_constants(hw) | _tripcounts(layers, rows, hw)
+            | buffer_geometry(layers, rows, hw))
 
 
 def build_program(program: EngineProgram) -> Program:
