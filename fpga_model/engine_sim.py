@@ -81,6 +81,14 @@ def _buffers(layer: EngineLayer, hw: HwConfig, t: TileCosts, iters: int) -> tupl
     return reads, writes, iters * hw.macs * operands
 
 
+def roofline_cycles(macs: int, port_bytes: tuple[int, int, int], hw: HwConfig) -> float:
+    """Return the cycles no schedule beats: the MAC array's (MACs / Pox·Poy·Pof), the busiest m_axi port's (its
+    bytes at one beat a cycle; weights, feature-map reads and writes each have a port) and the DRAM device's
+    (all bytes at the sustained bandwidth)."""
+    device = sum(port_bytes) / (hw.dram.bandwidth_gbps * hw.dram.efficiency * 1e3 / hw.clock_mhz)
+    return max(macs / hw.macs, max(port_bytes) / dram.port_bytes(hw), device)
+
+
 def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
                    overlap: bool = True) -> LayerResult:
     """Return the :class:`LayerResult` of one scheduled (tiled) engine layer on ``hw``."""
@@ -90,7 +98,7 @@ def simulate_layer(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPEL
     beat = dram.port_bytes(hw)
     w_bytes, a_bytes = int(t.weight_beats.sum()) * beat, int(t.act_read_beats.sum()) * beat
     o_bytes = int(t.write_beats.sum()) * beat
-    roofline = max(layer.macs / hw.macs, (w_bytes + a_bytes + o_bytes) / dram.bytes_per_cycle(hw))
+    roofline = roofline_cycles(layer.macs, (w_bytes, a_bytes, o_bytes), hw)
     reads, writes, alu = _buffers(layer, hw, t, iters)
     energy = layer_energy(hw, dram_bytes=w_bytes + a_bytes + o_bytes,
                           buffer_bytes={k: reads[k] + writes[k] for k in reads}, macs=layer.macs,

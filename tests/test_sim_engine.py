@@ -157,8 +157,10 @@ def test_removing_channels_never_costs_more(spec, hw, data):
     small_widths[i] = cut
     big = _sim(_conv_net(**spec), hw).total()
     small = simulate(_conv_net(**{**spec, "widths": small_widths}), hw).total()
-    assert small["compute_cycles"] <= big["compute_cycles"]
-    assert small["dram_read_bytes"] + small["dram_write_bytes"] <= big["dram_read_bytes"] + big["dram_write_bytes"]
+    # The tile chooser minimises each layer's cycles, and the big net's tiling (or its whole-tensor variant) is
+    # always open to the smaller one: fewer channels never take more cycles (compute or DRAM traffic alone may
+    # grow when the smaller layer is better off with more, smaller tiles).
+    assert small["cycles"] <= big["cycles"]
 
 
 @FAST
