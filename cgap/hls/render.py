@@ -7,6 +7,7 @@ from importlib import resources
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from cgap.hls.expected import expected_json
 from cgap.hls.program import FIELD_TYPES, KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
 from cgap.passes.quantize import QuantSpec
 from fpga_model import layout
@@ -90,10 +91,12 @@ def raw_bytes(values: np.ndarray, bits: int) -> bytes:
 
 
 def render(program: Program, spec: QuantSpec, hw: HwConfig) -> BuildPlan:
-    """Return the build plan of the generated project (sources, scripts, README, weight image)."""
+    """Return the build plan of the generated project (sources, scripts, README, weight image, and
+    expected.json: the simulator's and resource model's predictions, :mod:`cgap.hls.expected`)."""
     env, ctx = _env(), context(program, spec, hw)
     plan: BuildPlan = {path: env.get_template(tpl).render(ctx) for path, tpl in TEMPLATES.items()}
     for path, name in STATIC.items():
         plan[path] = (template_dir() / name).read_text()
     plan["data/weights.bin"] = raw_bytes(program.weights, hw.weight_bits)
+    plan["expected.json"] = expected_json(program, hw, plan["firmware/cgap_engine.h"], plan["firmware/cgap_config.h"])
     return plan
