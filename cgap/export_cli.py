@@ -119,6 +119,7 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
               "try a smaller --hw array or `cgap dse`", file=sys.stderr)
     if args.verify:
         warn_saturation(summary["verify"])
+        print_lint(summary["verify"])
     if args.verify and not summary["verify"]["bit_exact"]:
         print(f"cgap-export: error: C-simulation of {out} is not bit-exact with the golden model", file=sys.stderr)
         return 1
@@ -144,11 +145,20 @@ def warn_saturation(verify: dict, limit: float = SATURATION_WARN) -> list[str]:
     return worst
 
 
+def print_lint(verify: dict) -> int:
+    """Print each HLS lint finding of a verify report as one stderr line; return how many there were."""
+    for finding in verify.get("lint", []):
+        print(f"cgap-export: lint: {finding['file']}:{finding['line']}: {finding['rule']}: {finding['message']}",
+              file=sys.stderr)
+    return len(verify.get("lint", []))
+
+
 def _verify_brief(summary: dict) -> dict:
     v = summary.get("verify")
     if not v:
         return {}
-    keys = ("bit_exact", "images", "top1_agreement", "float_accuracy", "fixed_accuracy", "iterations_match")
+    keys = ("bit_exact", "images", "top1_agreement", "float_accuracy", "fixed_accuracy", "iterations_match",
+            "lint_findings")
     return {"verify": {k: v[k] for k in keys if k in v}}
 
 

@@ -179,6 +179,7 @@ def _csim(spec: NetSpec, tmp: Path, hw_name: str) -> None:
     summary = export_fpga(net, PRESETS[hw_name], tmp, x, "fuzz", verify_images=x[:2], opt="-O1")
     v = summary["verify"]
     assert v["bit_exact"], v
+    assert v["lint_findings"] == 0, v["lint"]
     assert v["iterations_match"] and v["dram_bytes_match"] and v["cycles_match"], v
     assert all(row["saturations"] == row["golden_saturations"] for row in v["layers"])
 

@@ -1,6 +1,6 @@
 """Generated HLS projects compiled with g++ (-Wall -Wextra -Werror) and C-simulated: bit-exact vs the golden model,
-pipeline iteration counts == fpga_model.schedule.compute_iterations, saturations == golden, DRAM bytes per layer
-== fpga_model.engine_sim.simulate."""
+no HLS lint finding (cgap.hls.lint), pipeline iteration counts == fpga_model.schedule.compute_iterations,
+saturations == golden, DRAM bytes per layer == fpga_model.engine_sim.simulate."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_csim_is_bit_exact(exported):
     report = summary["verify"]
     assert report["bit_exact"] is True
     assert report["images"] == 6
-    assert json.loads((Path(summary["project"]) / "verify.json").read_text())["bit_exact"] is True
+    verify = json.loads((Path(summary["project"]) / "verify.json").read_text())
+    assert verify["bit_exact"] is True
+    assert verify["lint_findings"] == 0 and verify["lint"] == [], verify["lint"]  # cgap.hls.lint: nothing Vitis rejects
     assert 0.0 <= report["fixed_accuracy"] <= 1.0 and "float_accuracy" in report
 
 

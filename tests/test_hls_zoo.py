@@ -31,6 +31,7 @@ def _check(arch: str, preset: str, tmp_path: Path) -> None:
     calib = rng.normal(0, 1, (100, *net.input_shape))
     report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:3], opt="-O1")["verify"]
     assert report["bit_exact"] is True
+    assert report["lint_findings"] == 0, report["lint"]
     assert report["iterations_match"] is True
     assert report["dram_bytes_match"] is True
     assert report["cycles_match"] is True

@@ -12,6 +12,7 @@ import numpy as np
 from cgap.fixed_point import to_fixed, to_float
 from cgap.golden import GoldenResult, quantize_input, run_golden
 from cgap.hls.csim import CsimError, run_csim
+from cgap.hls.lint import lint_project
 from cgap.hls.program import Program, build_program
 from cgap.hls.render import BuildPlan, raw_bytes, render
 from cgap.hls.write import write_plan
@@ -141,7 +142,7 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
                 float_logits: np.ndarray | None = None, opt: str = "-O2",
                 ranges: dict[str, float] | None = None) -> dict:
     """Write the HLS project ``out_dir/name`` for ``net`` on ``hw``; with ``verify_images`` also run
-    ``make csim`` and write ``verify.json``.
+    ``make csim``, lint the firmware (:mod:`cgap.hls.lint`) and write ``verify.json``.
 
     ``ranges`` are calibration ranges already computed on ``calib`` (e.g. by onnxruntime, see
     :mod:`cgap.passes.calibrate_ort`); without them the numpy executor computes them.
@@ -169,6 +170,9 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
     report = _verify_report(c, hw, csim, yq, golden, project, float_logits, labels)
     report["input_saturations"] = to_fixed(verify_images, c.engine.tensor_frac(INPUT), hw.act_bits)[1]
     report["input_values"] = int(np.size(verify_images))
+    findings = lint_project(project)
+    report["lint_findings"] = len(findings)
+    report["lint"] = [finding.to_dict() for finding in findings]
     (project / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
     summary["verify"] = report
     return summary

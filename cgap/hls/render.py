@@ -7,6 +7,7 @@ from importlib import resources
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from cgap.hls.expected import expected_json
 from cgap.hls.program import FIELD_TYPES, KIND_CODES, LAYER_FIELDS, POOL_CODES, Program
 from fpga_model import layout
 from fpga_model.engine_program import EngineProgram
@@ -90,8 +91,9 @@ def raw_bytes(values: np.ndarray, bits: int) -> bytes:
 
 
 def render(program: Program, engine: EngineProgram) -> BuildPlan:
-    """Return the build plan of the generated project (sources, scripts, README, weight image, and the engine
-    program itself as ``program.json``, which ``cgap sim`` reads)."""
+    """Return the build plan of the generated project (sources, scripts, README, weight image, the engine
+    program itself as ``program.json``, which ``cgap sim`` reads, and expected.json: the simulator's and
+    resource model's predictions, :mod:`cgap.hls.expected`)."""
     hw = engine.hw
     env, ctx = _env(), context(program, engine)
     plan: BuildPlan = {path: env.get_template(tpl).render(ctx) for path, tpl in TEMPLATES.items()}
@@ -99,4 +101,5 @@ def render(program: Program, engine: EngineProgram) -> BuildPlan:
         plan[path] = (template_dir() / name).read_text()
     plan["data/weights.bin"] = raw_bytes(program.weights, hw.weight_bits)
     plan["program.json"] = engine.to_json()
+    plan["expected.json"] = expected_json(program, hw, plan["firmware/cgap_engine.h"], plan["firmware/cgap_config.h"])
     return plan
