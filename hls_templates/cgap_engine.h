@@ -400,6 +400,7 @@ CGAP_LABEL(CONV_BLOCKS)
             CGAP_COUNT_ITER(li);
             const int row = i * tiy;
             act_t win[CGAP_POY][CGAP_POX];
+            CGAP_PRAGMA(HLS ARRAY_PARTITION variable=win complete dim=0)
             cgap_window<CGAP_IB_R, CGAP_IB_C, CGAP_IBUF_DEPTH>(ibuf, row + oy * L.sh + ky, ox * L.sw + kx, L.sh, L.sw,
                                                               row + rlo, row + rhi, L.pl, L.pl + L.nix, cbw, win);
         CGAP_LABEL(MAC_F)

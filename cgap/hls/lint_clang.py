@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
-from cgap.errors import CgapError
+from cgap_ir.errors import CgapError
 
 
 class LintError(CgapError):
