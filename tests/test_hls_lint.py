@@ -248,3 +248,10 @@ def test_cgap_export_verify_prints_each_finding_on_one_line(tmp_path, monkeypatc
     assert [line for line in err.splitlines() if "lint" in line] == [
         "cgap-export: lint: firmware/cgap_engine.h:7: float: floating-point type",
         "cgap-export: lint: firmware/cgap_top.cpp:9: recursion: f is recursive (f -> f)"]
+
+
+def test_a_project_given_by_a_relative_path_is_linted(project, monkeypatch):
+    """`cgap-export --out runs/demo/hls` passes a relative path (the demo does): the in-memory prelude must still
+    be found."""
+    monkeypatch.chdir(project.parent)
+    assert lint_project(Path(project.name)) == []

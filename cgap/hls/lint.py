@@ -84,7 +84,7 @@ Raw = tuple[str, int, str, str]
 def lint_project(project: Path, ap_types: Path | None = None) -> list[Finding]:
     """Return the findings of ``project/firmware`` (module doc), sorted; raise :class:`LintError` when the
     firmware is missing or does not parse as synthesis C++."""
-    project = Path(project)
+    project = Path(project).resolve()   # libclang maps the in-memory prelude by absolute path
     firmware = project / "firmware"
     files = sorted(p for p in firmware.glob("*") if p.suffix in (".cpp", ".h")) if firmware.is_dir() else []
     if not files:
