@@ -1,0 +1,18 @@
+// One of the Pof GAP accumulators (cgap_gap_tile, G_LANES): sum[pf] += every masked word of the Poy x Pox
+// window (L = Poy*Pox of them) per II=1 iteration, in acc_t.  The window reads are separate mux_lanes.
+module gap_unit #(parameter L = 16, parameter ACC = 48, parameter ACT = 16) (
+    input                       clk,
+    input                       clear,
+    input  [L*ACT-1:0]          v,
+    input  [L-1:0]              mask,
+    output reg signed [ACC-1:0] sum
+);
+    integer i;
+    reg signed [ACC-1:0] next;
+    always @* begin
+        next = sum;
+        for (i = 0; i < L; i = i + 1)
+            if (mask[i]) next = next + $signed(v[i*ACT +: ACT]);
+    end
+    always @(posedge clk) sum <= clear ? {ACC{1'b0}} : next;
+endmodule
