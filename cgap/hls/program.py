@@ -18,6 +18,7 @@ from cgap_ir.errors import CgapError
 from fpga_model import dram, layout
 from fpga_model.engine_program import EngineProgram
 from fpga_model.engine_sim import PIPELINE_DEPTH
+from fpga_model.geometry import buffer_geometry, compiled_kinds, fixed_divisor
 from fpga_model.hw import HwConfig
 from fpga_model.schedule import EngineLayer, tiles
 
@@ -126,16 +127,6 @@ def _weight_image(program: EngineProgram) -> tuple[np.ndarray, dict]:
     return image.astype(np.int64), offsets
 
 
-def fixed_divisor(layer: EngineLayer) -> int:
-    """Return the constant divisor of a layer's average (fused avg pool area, GAP plane, count_include_pad
-    window), or 0 when it has none."""
-    if layer.kind == "conv" and layer.pool == "avg":
-        return layer.pool_kernel[0] * layer.pool_kernel[1]
-    if layer.kind == "gap":
-        return layer.in_shape[1] * layer.in_shape[2]
-    return 0
-
-
 def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],  # noqa: ANN001 - LayerQuant
          div_bits: int) -> dict[str, int]:
     nif, niy, nix = layer.in_shape
@@ -153,42 +144,6 @@ def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],
         pt=layer.pads[0], pl=layer.pads[1], pb=layer.pads[2], pr=layer.pads[3], pkh=pkh, pkw=pkw,
         toy=layer.toy, tof=layer.tof, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift,
         div_m=div_m, div_s=div_s)
-
-
-def _max_stride(rows: list[dict[str, int]], layers: list[EngineLayer], kinds: tuple[str, ...], key: str) -> int:
-    return max((r[key] for lay, r in zip(layers, rows, strict=True) if lay.kind in kinds), default=1)
-
-
-def buffer_geometry(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
-    """Return the banked tile buffers' shapes (see hls_templates/cgap_engine.h; each buffer exists twice).
-
-    IB_R x IB_C banks of IBUF_DEPTH words (conv input tile), Pof x WBUF_DEPTH weights, Pof x BBUF_DEPTH
-    biases, Pof x NB banks of OBUF_DEPTH / RBUF_DEPTH (conv output / residual tile), FB banks of FBUF_DEPTH
-    (FBUF_B_DEPTH for an add's second operand) and FOBUF_BEATS beats (the element-wise unit's tiles).
-    """
-    cd, fb = lambda a, b: -(-a // b), lambda t: -(-t // hw.pof)  # noqa: E731
-    pairs = list(zip(layers, rows, strict=True))
-    conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
-    flat = [(lay, r) for lay, r in pairs if lay.kind != "conv"]
-    ib_r = hw.poy * _max_stride(rows, layers, ("conv",), "sh")
-    ib_c = layout.input_column_banks(_max_stride(rows, layers, ("conv",), "sw"), hw)
-    nb = layout.output_banks((r["pkw"] for _, r in conv), hw)
-    banks = layout.element_banks((r["sw"] for lay, r in flat if lay.kind == "pool"), hw)
-    rpb = lambda w: layout.row_pitch(w, hw) // layout.act_lanes(hw)  # noqa: E731
-    plane = lambda lay, r: r["tof"] * r["niy"] * cd(r["nix"] + (r["pl"] if lay.kind == "pool" else 0), banks)  # noqa: E731
-    steps = [r["nif"] * r["kh"] * r["kw"] for _, r in conv]
-    odepth = [fb(r["tof"]) * r["toy"] * cd(r["nox"], nb) for _, r in conv]
-    return {
-        "IB_R": ib_r, "IB_C": ib_c,
-        "IBUF_DEPTH": max((cd(r["nif"] * lay.tiy, ib_r) * cd(r["nix"] + r["pl"] + r["pr"], ib_c) for lay, r in conv), default=1),
-        "WBUF_DEPTH": max((st * fb(r["tof"]) for st, (_, r) in zip(steps, conv, strict=True)), default=1),
-        "BBUF_DEPTH": max((fb(r["tof"]) for _, r in conv), default=1),
-        "NB": nb, "OBUF_DEPTH": max(odepth, default=1),
-        "RBUF_DEPTH": max((d for d, (_, r) in zip(odepth, conv, strict=True) if r["has_res"]), default=1),
-        "FB": banks, "FBUF_DEPTH": max((plane(lay, r) for lay, r in flat), default=1),
-        "FBUF_B_DEPTH": max((plane(lay, r) for lay, r in flat if lay.kind == "add"), default=1),
-        "FOBUF_BEATS": max((r["tof"] * r["ooy"] * rpb(r["oox"]) for _, r in flat), default=1),
-    }
 
 
 def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
@@ -238,11 +193,8 @@ def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConf
              "BSLOT": layout.bias_slot_words(hw), "BGROUP": layout.bias_group_words(hw),
              "BIAS_WORDS": layout.bias_words(hw), "BLOCK_WORDS": hw.macs, "PIPELINE_DEPTH": PIPELINE_DEPTH,
              "DIV_ABITS": div_bits, "DIV_MBITS": m_bits}
-    kinds = {lay.kind for lay in layers}
-    present = {"HAS_POOL": int("pool" in kinds), "HAS_GAP": int("gap" in kinds), "HAS_ADD": int("add" in kinds),
-               "HAS_FLAT": int(bool(kinds - {"conv"}))}
-    return (lanes | present | dram.timing_constants(hw) | _tripcounts(layers, rows, hw)
-            | buffer_geometry(layers, rows, hw))
+    return (lanes | compiled_kinds(layers) | dram.timing_constants(hw) | _tripcounts(layers, rows, hw)
+            | buffer_geometry(layers, hw))
 
 
 def build_program(program: EngineProgram) -> Program:
