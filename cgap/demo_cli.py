@@ -91,6 +91,7 @@ def _export(run: Path, args: argparse.Namespace, model: Path, images: int) -> di
 def _simulate(run: Path, hw_spec: str, models: dict[str, Path]) -> dict[str, dict]:
     from cgap.frontend import load_network
     from fpga_model.engine_sim import simulate
+    from fpga_model.geometry import network_geometry
     from fpga_model.hw import hw_to_toml, load_hw
     from fpga_model.report import to_dict
     from fpga_model.resource_lines import resource_dict
@@ -101,7 +102,8 @@ def _simulate(run: Path, hw_spec: str, models: dict[str, Path]) -> dict[str, dic
     for name, doc in sims.items():
         write_text_atomic(run / "sim" / f"{name}.json", json.dumps(doc, indent=1))
     write_text_atomic(run / "hw.toml", hw_to_toml(hw))
-    write_text_atomic(run / "resources.json", json.dumps(resource_dict(hw), indent=1))
+    exported = network_geometry(load_network(models["cgap"]), hw)     # the model cgap-export wrote
+    write_text_atomic(run / "resources.json", json.dumps(resource_dict(hw, exported), indent=1))
     return sims
 
 

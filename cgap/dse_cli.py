@@ -17,7 +17,7 @@ from pathlib import Path
 from cgap.atomic import write_output
 from cgap.model_source import add_model_source_args, network_from_args
 from cgap_ir.errors import CgapError
-from fpga_model.resource_lines import resource_summary
+from fpga_model.resource_lines import resource_line
 from fpga_model.table import format_table
 
 
@@ -78,7 +78,7 @@ def front_table(result) -> str:  # noqa: ANN001 - fpga_model.dse.DseResult
              f"best for {result.objective}: {best.hw.pox}x{best.hw.poy}x{best.hw.pof} {best.hw.act_bits}-bit, "
              f"buffers {best.hw.input_buffer_kib}/{best.hw.weight_buffer_kib}/{best.hw.output_buffer_kib} KiB, "
              f"{best.latency_us:,.1f} us, {best.energy_uj:,.1f} uJ",
-             resource_summary(best.hw, dev),
+             resource_line(best.resources.to_dict()),
              f"latency-vs-energy front: {len(result.front_energy)} designs; searched {st['designs_in_grid']:,} "
              f"designs ({st['array_shapes']} array shapes, {st['array_shapes_pruned']} pruned by bounds), "
              f"simulated {st['designs_simulated']:,} in {st['seconds']:.1f} s "

@@ -108,14 +108,13 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
             logits = ckpt.model(torch.from_numpy(images)).numpy()
     summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
                           float_logits=logits, ranges=ranges)
-    from fpga_model.resource_lines import resource_check, resource_summary
+    from fpga_model.resource_lines import resource_check
 
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
-    print(resource_summary(hw))
-    project_line, project_fits = resource_check(hw, geometry=summary["buffers"])
+    project_line, project_fits = resource_check(hw, summary["buffers"])
     print(project_line)
     if project_fits is False:
-        print(f"cgap-export: warning: the generated buffers of {out.name} do not fit {hw.part} (see the line above); "
+        print(f"cgap-export: warning: the generated engine of {out.name} does not fit {hw.part} (see the line above); "
               "try a smaller --hw array or `cgap dse`", file=sys.stderr)
     if args.verify:
         warn_saturation(summary["verify"])

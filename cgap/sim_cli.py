@@ -44,19 +44,23 @@ def run_sim(args: argparse.Namespace) -> int:
     depth = PIPELINE_DEPTH if args.pipeline_depth is None else args.pipeline_depth
     if depth < 0:
         raise CgapError(f"--pipeline-depth must be >= 0, got {depth}")
+    from fpga_model.geometry import geometry, network_geometry
+
     program = _program_file(args.model)
     if program is not None:
         hw = program.hw if args.hw is None else load_hw(args.hw)
         result = simulate(program, hw, pipeline_depth=depth, overlap=not args.no_overlap)
+        engine = geometry(program.engine_layers, hw)
     else:
         hw = load_hw(args.hw)
         net = network_from_args(args, " (or --scalesim-topology/--scalesim-config)")
         result = simulate(net, hw, pipeline_depth=depth, overlap=not args.no_overlap)
+        engine = network_geometry(net, hw)
     from fpga_model.resource_lines import resource_summary
 
     print(json.dumps(report.to_dict(result), indent=2) if args.json else report.table(result))
     if not args.json:
-        print(resource_summary(hw))
+        print(resource_summary(hw, engine))
     if args.csv:
         write_output(args.csv, report.to_csv(result))
     if args.plot:

@@ -4,17 +4,25 @@ The grid (:func:`default_grid`): bit widths {8, 16} (act = weight; acc 32 / 48 b
 the powers of two and the divisors of the network's output widths/heights (up to the largest); Pof
 likewise over output channels; each of the three ping-pong buffers a power of two KiB from
 ``MIN_BUFFER_KIB`` up to the first size that holds the whole largest layer (a bigger buffer
-changes no tile choice, so it only costs BRAM and SRAM energy: dominated).  Array shapes whose DSP
-blocks exceed the device are left out; every remaining (array, buffers) point is evaluated.
+changes no tile choice, so it only costs BRAM and SRAM energy: dominated).  Array shapes that cannot
+fit whatever their buffers (:func:`shape_floor`: DSPs, logic LUTs and FFs) are left out; every remaining
+(array, buffers) point is evaluated.
+
+Resources: one model with ``cgap-export``.  Each design is costed by ``resources.estimate`` of the engine
+its own tiles compile to (``fpga_model.geometry``: bank counts from the network's strides and the array,
+bank depths the maximum of each layer's chosen tiling), so a design fits here exactly when its generated
+project fits by the export's estimate; ``_design`` re-derives the estimate from ``schedule.choose_tiles`` for
+every reported design and asserts equality.
 
 Evaluation is exact with respect to the simulator, only organised to be fast (pruned-exhaustive):
 
 * the network is fused once; identical engine layers (same shapes and options) are costed once
   and weighted by their count (ResNet-110: 113 engine layers, 15 distinct);
-* per array shape and distinct layer, every tiling's buffer needs come from
-  ``schedule.buffer_use``; the tiling ``schedule.choose_tiles`` would pick for *every* buffer
+* per array shape and distinct layer, every tiling's buffer needs (``schedule.buffer_use``) and bank
+  depths (``geometry.layer_depths``) are tabled; the tiling ``schedule.choose_tiles`` would pick for *every* buffer
   triple at once is a cumulative minimum of the tilings' preference ranks over the 3-D grid of
-  buffer sizes (the first tiling in choose_tiles' order that fits all three buffers);
+  buffer sizes (the first tiling in choose_tiles' order that fits all three buffers); the triples'
+  geometries are the maxima of the chosen tilings' depths, each distinct one estimated once;
 * each chosen (layer, tiling) is simulated once with ``engine_sim.simulate_layer`` (memoised);
   its cycles do not depend on buffer sizes, and the SRAM part of its energy is re-priced per
   buffer size with ``energy.sram_pj_per_64bit`` exactly as ``energy.layer_energy`` does;
@@ -29,6 +37,7 @@ energy, over all evaluated designs that fit the device.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from collections import Counter
@@ -36,6 +45,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import NoReturn
 
 import numpy as np
 
@@ -46,9 +56,18 @@ from fpga_model import resources as res
 from fpga_model.devices import Device
 from fpga_model.energy import mac_pj, sram_pj_per_64bit
 from fpga_model.engine_sim import simulate, simulate_layer
+from fpga_model.geometry import DEPTH_KEYS, bank_counts, compiled_kinds, divider_bits, layer_depths
 from fpga_model.hw import DRAM_PJ_PER_BIT, EnergyConfig, HwConfig
 from fpga_model.report import totals
-from fpga_model.schedule import EngineLayer, buffer_use, candidate_tilings, compute_iterations, fuse, tiling_key
+from fpga_model.schedule import (
+    EngineLayer,
+    buffer_use,
+    candidate_tilings,
+    choose_tiles,
+    compute_iterations,
+    fuse,
+    tiling_key,
+)
 
 OBJECTIVES = ("latency", "energy", "edp")
 MIN_BUFFER_KIB = 4
@@ -172,17 +191,24 @@ def make_hw(device: Device, pox: int, poy: int, pof: int, bits: int, kib: tuple[
                     energy=energy)
 
 
-def array_shapes(grid: Grid, device: Device) -> list[tuple[int, int, int, int]]:
-    """Return the (pox, poy, pof, bits) points of ``grid`` whose MAC array fits the device's DSPs."""
-    out = []
-    for bits in grid.bits:
-        for pox in grid.pox:
-            for poy in grid.poy:
-                for pof in grid.pof:
-                    hw = make_hw(device, pox, poy, pof, bits, (grid.input_kib[0],) * 3)
-                    if res.dsp_blocks(hw, device.dsp_kind) <= device.dsp:
-                        out.append((pox, poy, pof, bits))
-    return out
+def shape_floor(device: Device, layers: Sequence[EngineLayer], shape: tuple[int, int, int, int]) -> dict[str, int]:
+    """Return {dsp, bram, lut, ff} no design of one array shape goes below, whatever its buffers: the DSPs (MAC
+    array and dividers) and the logic's LUTs and FFs of ``resources.estimate``, which no bank depth changes,
+    and the AXI FIFOs' RAM blocks (the buffers' block RAM, LUTRAM and registers left out)."""
+    hw = make_hw(device, *shape, (MIN_BUFFER_KIB,) * 3)
+    g = bank_counts(layers, hw) | dict.fromkeys(DEPTH_KEYS, 1) | divider_bits(layers, hw) | compiled_kinds(layers)
+    rep = res.estimate(hw, device, g)
+    return {"dsp": rep.used["dsp"], "bram": rep.detail["bram"]["axi"],
+            "lut": rep.used["lut"] - rep.detail["lut"]["lutram"],
+            "ff": rep.used["ff"] - rep.detail["ff"].get("buffer_registers", 0)}
+
+
+def array_shapes(grid: Grid, device: Device, layers: Sequence[EngineLayer]) -> list[tuple[int, int, int, int]]:
+    """Return the (pox, poy, pof, bits) points of ``grid`` whose :func:`shape_floor` fits the device."""
+    avail = device.available()
+    shapes = itertools.product(grid.pox, grid.poy, grid.pof, grid.bits)
+    return [(pox, poy, pof, bits) for pox, poy, pof, bits in sorted(shapes, key=lambda s: s[3])
+            if all(v <= avail[k] for k, v in shape_floor(device, layers, (pox, poy, pof, bits)).items())]
 
 
 # ------------------------------------------------------------------------------- per-layer tables
@@ -225,6 +251,13 @@ class _LayerTables:
         tilings = sorted(candidate_tilings(lay, hw), key=lambda tiling: tiling_key(lay, hw, *tiling))
         toy, tof = np.array([t[0] for t in tilings]), np.array([t[1] for t in tilings])
         return toy, tof, self.needs_of(u, hw)[toy, tof]
+
+    def depths(self, u: int, hw: HwConfig, banks: dict[str, int], toy: np.ndarray, tof: np.ndarray) -> np.ndarray:
+        """Return an array [tiling, DEPTH_KEYS] of the bank depths layer ``u`` needs at each (toy, tof)
+        (``geometry.layer_depths``)."""
+        lay = self.layers[u][0]
+        rows = [layer_depths(lay, hw, banks, int(t), int(f)) for t, f in zip(toy, tof, strict=True)]
+        return np.array([[row[k] for k in DEPTH_KEYS] for row in rows], dtype=np.int64)
 
 
 def chosen_ranks(needs: np.ndarray, sizes: Sequence[Sequence[int]]) -> np.ndarray:
@@ -281,60 +314,70 @@ def _layer_costs(ctx: _Context, u: int, hw: HwConfig, ranks: np.ndarray, toy: np
     return out
 
 
-def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int], wanted: np.ndarray) -> dict[str, np.ndarray]:
-    """Return grids over the buffer triples of one array shape: cycles, energy_pj, ok (schedulable).
+def _chosen(ctx: _Context, hw: HwConfig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Return per distinct layer (toy, tof of its tilings in preference order, rank chosen at each buffer triple)."""
+    out = []
+    for u in range(len(ctx.tables.layers)):
+        toy, tof, needs = ctx.tables.tilings(u, hw)
+        ctx.sim_calls += len(toy)          # each candidate tiling was costed once to order them
+        out.append((toy, tof, chosen_ranks(needs, ctx.grid.buffer_sizes())))
+    return out
 
-    Arrays have shape (n_input, n_weight, n_output) buffer sizes; only triples where ``wanted``
-    (the resource fit) holds are simulated — elsewhere cycles is 0 and energy NaN.
+
+def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    """Return grids over the buffer triples of one array shape: dsp, bram, lut, ff, cycles, energy_pj, ok.
+
+    Arrays have shape (n_input, n_weight, n_output) buffer sizes; ``ok`` marks triples where every layer has
+    a tiling.  Only triples that are ok and fit the device are simulated — elsewhere cycles is 0 and energy NaN.
     """
     sizes = ctx.grid.buffer_sizes()
     hw = make_hw(ctx.device, *shape, (sizes[0][-1], sizes[1][-1], sizes[2][-1]))
+    chosen = _chosen(ctx, hw)
+    ok = np.logical_and.reduce([ranks != _NONE for _, _, ranks in chosen])
+    grids = shape_resources(ctx, hw, chosen) | {"ok": ok}
+    wanted = _fits(grids, ctx.device)
     prices = _sram_prices(hw, sizes)
-    dims = tuple(len(s) for s in sizes)
-    cycles = np.zeros(dims, dtype=np.int64)
-    energy = np.zeros(dims)
-    ok = np.ones(dims, dtype=bool)
-    for u, (_, count) in enumerate(ctx.tables.layers):
-        toy, tof, needs = ctx.tables.tilings(u, hw)
-        ctx.sim_calls += len(toy)          # each candidate tiling was costed once to order them
-        ranks = chosen_ranks(needs, sizes)
-        ok &= ranks != _NONE
-        costs = _layer_costs(ctx, u, hw, np.where(wanted & ok, ranks, _NONE), toy, tof)
+    cycles = np.zeros(ok.shape, dtype=np.int64)
+    energy = np.zeros(ok.shape)
+    for u, (toy, tof, ranks) in enumerate(chosen):
+        count = ctx.tables.layers[u][1]
+        costs = _layer_costs(ctx, u, hw, np.where(wanted, ranks, _NONE), toy, tof)
         for r, (cyc, fixed, nbytes) in costs.items():
             where = ranks == r
             sram = sum(nbytes[b] / 8 * prices[b].reshape([-1 if a == b else 1 for a in range(3)])
                        for b in range(3))
             cycles[where] += count * cyc
             energy += where * (count * (fixed + sram))
-    energy[~(wanted & ok)] = np.nan
-    return {"cycles": cycles, "energy_pj": energy, "ok": ok}
+    energy[~wanted] = np.nan
+    return grids | {"cycles": cycles, "energy_pj": energy}
 
 
-def shape_resources(device: Device, grid: Grid, shape: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
-    """Return per-triple resource grids {dsp, bram, lut, ff} of one array shape (same formulas as res.estimate)."""
-    sizes = grid.buffer_sizes()
-    hw = make_hw(device, *shape, (sizes[0][0],) * 3)
-    parts = res.buffer_partitions(hw)
-    scale = res.ALM_PER_LUT if device.lut_kind == "ALM" else 1.0
-    lut_fixed, ff = res.logic_cost(hw, device.dsp_kind, 0)
-    bram = sum(np.array([res.buffer_cost(k, parts[b][1], parts[b][2], device.bram_kind)[0] for k in sizes[i]])
-               .reshape([-1 if a == i else 1 for a in range(3)]) for i, b in enumerate(_BUFFERS))
-    lutram = sum(np.array([res.buffer_cost(k, parts[b][1], parts[b][2], device.bram_kind)[1] for k in sizes[i]])
-                 .reshape([-1 if a == i else 1 for a in range(3)]) for i, b in enumerate(_BUFFERS))
-    lut = sum(math.ceil(v * scale) for v in lut_fixed.values()) + np.ceil(lutram * scale).astype(np.int64)
-    dims = tuple(len(s) for s in sizes)
-    return {"dsp": np.full(dims, res.dsp_blocks(hw, device.dsp_kind)),
-            "bram": np.broadcast_to(bram + res.AXI_BRAM * res.M_AXI_BUNDLES, dims),
-            "lut": np.broadcast_to(lut, dims), "ff": np.full(dims, sum(ff.values()))}
+def shape_resources(ctx: _Context, hw: HwConfig, chosen: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                    ) -> dict[str, np.ndarray]:
+    """Return per-triple resource grids {dsp, bram, lut, ff} of one array shape: ``resources.estimate`` of the
+    engine each triple's tiles compile to (``geometry`` from the chosen tilings' bank depths).
+
+    Triples where some layer has no tiling get an arbitrary (unused) estimate.
+    """
+    layers = [lay for lay, _ in ctx.tables.layers]
+    banks = bank_counts(layers, hw)
+    fixed = banks | divider_bits(layers, hw) | compiled_kinds(layers)
+    depth = np.ones((*chosen[0][2].shape, len(DEPTH_KEYS)), dtype=np.int64)
+    for u, (toy, tof, ranks) in enumerate(chosen):
+        table = ctx.tables.depths(u, hw, banks, toy, tof)
+        depth = np.maximum(depth, table[np.where(ranks == _NONE, 0, ranks)])
+    rows, inverse = np.unique(depth.reshape(-1, len(DEPTH_KEYS)), axis=0, return_inverse=True)
+    used = [res.estimate(hw, ctx.device, fixed | dict(zip(DEPTH_KEYS, map(int, row), strict=True))).used
+            for row in rows]
+    return {k: np.array([u[k] for u in used], dtype=np.int64)[inverse.reshape(-1)].reshape(depth.shape[:3])
+            for k in res.RESOURCES}
 
 
 def _evaluate_chunk(ctx: _Context, shapes: list[tuple[int, int, int, int]]) -> tuple[list[dict], int]:
     """Return the grids (resources, then cost where they fit) of each of ``shapes`` and the simulate_layer calls."""
     start, out = ctx.sim_calls, []
     for shape in shapes:
-        grids = shape_resources(ctx.device, ctx.grid, shape)
-        grids.update(evaluate_shape(ctx, shape, _fits(grids, ctx.device)))
-        out.append(grids)
+        out.append(evaluate_shape(ctx, shape))
     return out, ctx.sim_calls - start
 
 
@@ -445,8 +488,8 @@ def _search(ctx: _Context, shapes: list[tuple[int, int, int, int]], workers: int
     Shapes go in order of their quick lower bound, in batches; before each batch a shape is
     skipped when its quick, then (computed on demand) tight bounds are dominated (``_Pruner``).
     """
-    dsps = {s: res.dsp_blocks(make_hw(ctx.device, *s, (ctx.grid.input_kib[0],) * 3), ctx.device.dsp_kind)
-            for s in shapes}
+    layers = [lay for lay, _ in ctx.tables.layers]
+    dsps = {s: shape_floor(ctx.device, layers, s)["dsp"] for s in shapes}
     quick = {s: quick_bounds(ctx, s) if prune else (0, 0.0) for s in shapes}
     order = sorted(shapes, key=lambda s: (quick[s][0], dsps[s]))
     pruner, done, grids, tight = _Pruner(), [], [], {}
@@ -519,13 +562,21 @@ def _flat(grids: list[dict[str, np.ndarray]], device: Device) -> dict[str, np.nd
 
 
 def _design(ctx: _Context, shapes: list, flat_index: int, name: str, flat: dict) -> Design:
-    """Return the :class:`Design` at ``flat_index`` of the flattened (shape, in, w, out) grid."""
+    """Return the :class:`Design` at ``flat_index`` of the flattened (shape, in, w, out) grid.
+
+    Its resources are ``resources.estimate_layers`` of the layers ``choose_tiles`` tiles on its HwConfig (what
+    ``cgap-export`` estimates for the project); raises AssertionError if the search grid disagrees.
+    """
     sizes = ctx.grid.buffer_sizes()
     dims = (len(shapes), *(len(s) for s in sizes))
     s, i, w, o = np.unravel_index(flat_index, dims)
     hw = make_hw(ctx.device, *shapes[s], (sizes[0][i], sizes[1][w], sizes[2][o]), name=name)
+    report = res.estimate_layers([choose_tiles(lay, hw) for lay, _ in ctx.tables.layers], hw, ctx.device)
+    if any(report.used[k] != flat[k][flat_index] for k in res.RESOURCES):
+        raise AssertionError(f"DSE resource grid {[int(flat[k][flat_index]) for k in res.RESOURCES]} disagrees "
+                             f"with the estimate of the scheduled design {report.used}")
     return Design(hw, int(flat["cycles"][flat_index]), float(flat["latency_us"][flat_index]),
-                  float(flat["energy_uj"][flat_index]), res.estimate(hw, ctx.device))
+                  float(flat["energy_uj"][flat_index]), report)
 
 
 def _no_fit_error(flat: dict, device: Device) -> DseError:
@@ -565,9 +616,9 @@ def explore(net: Network, device: Device, objective: str = "latency", bits: Sequ
     layers = fuse(net)
     grid = grid or default_grid(layers, bits)
     ctx = _Context(device, grid, _LayerTables(distinct_layers(layers)))
-    shapes = array_shapes(grid, device)
+    shapes = array_shapes(grid, device, layers)
     if not shapes:
-        return _raise_no_dsp(grid, device)
+        _raise_no_shape(grid, device, layers)
     all_shapes = shapes
     shapes, grids, calls = _search(ctx, all_shapes, workers, prune)
     flat = _flat(grids, device)
@@ -601,9 +652,11 @@ def _select(ctx: _Context, network: str, objective: str, shapes: list, flat: dic
                      [_design(ctx, shapes, int(fit[i]), name, flat) for i in pareto_indices(lat, energy, dsp)])
 
 
-def _raise_no_dsp(grid: Grid, device: Device) -> DseResult:
-    """Raise the error for a device whose DSPs cannot hold even the smallest array of the grid."""
-    need = min(res.dsp_blocks(make_hw(device, grid.pox[0], grid.poy[0], grid.pof[0], b, (grid.input_kib[0],) * 3),
-                              device.dsp_kind) for b in grid.bits)
-    raise DseError(f"no array of the grid fits {device.name}: the smallest needs {need} DSP "
-                   f"(budget {device.dsp}); pick a bigger device")
+def _raise_no_shape(grid: Grid, device: Device, layers: Sequence[EngineLayer]) -> NoReturn:
+    """Raise the error for a device on which no array shape of the grid fits, naming the smallest one's needs."""
+    avail = device.available()
+    floors = [shape_floor(device, layers, s) for s in itertools.product(grid.pox[:1], grid.poy[:1], grid.pof[:1],
+                                                                        grid.bits)]
+    floor = min(floors, key=lambda f: max(f[k] / avail[k] for k in res.RESOURCES))
+    need = ", ".join(f"{floor[k]:,} {k.upper()} (budget {avail[k]:,})" for k in res.RESOURCES if floor[k] > avail[k])
+    raise DseError(f"no design fits {device.name}: the smallest array needs {need}; pick a bigger device")

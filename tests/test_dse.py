@@ -15,11 +15,12 @@ from cgap_ir.errors import CgapError
 from fpga_model.devices import get_device
 from fpga_model.dse import DseError, Grid, explore, make_hw, pareto_indices
 from fpga_model.engine_sim import simulate
+from fpga_model.geometry import network_geometry
 from fpga_model.hw import load_hw
 from fpga_model.report import totals
 from fpga_model.resource_lines import resource_dict, resource_summary
-from fpga_model.resources import estimate
-from fpga_model.schedule import ScheduleError
+from fpga_model.resources import estimate_layers
+from fpga_model.schedule import ScheduleError, schedule
 from fpga_model.testnets import lenet5, resnet_cifar
 
 NET = resnet_cifar(8, widths=(8, 12, 24))
@@ -34,12 +35,12 @@ def _brute_force(net, device, grid):
     for bits, pox, poy, pof, kib in itertools.product(grid.bits, grid.pox, grid.poy, grid.pof,
                                                       itertools.product(*grid.buffer_sizes())):
         hw = make_hw(device, pox, poy, pof, bits, kib)
-        rep = estimate(hw, device)
         try:
             tot = totals(simulate(net, hw))
         except ScheduleError:
-            out[(pox, poy, pof, bits, kib)] = (None, None, rep.used["dsp"], False)
+            out[(pox, poy, pof, bits, kib)] = (None, None, None, False)
             continue
+        rep = estimate_layers(schedule(net, hw), hw, device)        # what cgap-export estimates for the project
         out[(pox, poy, pof, bits, kib)] = (tot["cycles"], tot["energy_pj"]["total"] / 1e6, rep.used["dsp"], rep.fits)
     return out
 
@@ -123,7 +124,8 @@ def test_errors_are_one_line():
     no_dsp = dataclasses.replace(DEVICE, dsp=2)
     with pytest.raises(DseError) as err:
         explore(NET, no_dsp, grid=GRID)
-    assert "needs 6 DSP (budget 2)" in str(err.value)  # 1x2x3 array, 1 MAC per DSP48E1
+    # 1x2x3 array at 8 bits: 6 MACs, 1 per DSP48E1, and V + 1 (GAP) = 9 dividers of 16 x 17 bits, 1 DSP each
+    assert "needs 15 DSP (budget 2)" in str(err.value)
     no_bram = dataclasses.replace(DEVICE, bram=3)
     with pytest.raises(DseError) as err:
         explore(NET, no_bram, grid=GRID)
@@ -160,9 +162,27 @@ def test_cli_bad_inputs():
 
 
 def test_resource_summary_for_presets():
-    line = resource_summary(load_hw("pynq-z2-16b"))
-    assert line.startswith("resources on xc7z020") and "DSP 128/220" in line and "fits" in line
-    assert resource_dict(load_hw("zcu102-16b"))["device"] == "xczu9eg"
-    hw = dataclasses.replace(load_hw("tiny-test"), part="xc7a35tcpg236-1")
-    assert "not estimated" in resource_summary(hw)
-    assert resource_dict(hw, "xc7z020")["fits"] is True
+    hw = load_hw("pynq-z2-16b")
+    line = resource_summary(hw, network_geometry(lenet5(), hw))
+    # 128 MACs + V = 4 conv-store dividers of 18 x 19 bits, 2 DSP48E1 each
+    assert line.startswith("resources on xc7z020") and "DSP 136/220" in line and line.endswith("— fits")
+    zcu = load_hw("zcu102-16b")
+    assert resource_dict(zcu, network_geometry(lenet5(), zcu))["device"] == "xczu9eg"
+    tiny = dataclasses.replace(load_hw("tiny-test"), part="xc7a35tcpg236-1")
+    assert "not estimated" in resource_summary(tiny, network_geometry(lenet5(), tiny))
+    assert resource_dict(tiny, network_geometry(lenet5(), tiny), "xc7z020")["fits"] is True
+
+
+def test_dse_and_export_print_the_same_estimate(lenet_ckpt, tmp_path, capsys):
+    """`cgap dse` and `cgap-export` estimate the same design alike: the export of the DSE's best HwConfig prints
+    the resource line the DSE printed for it."""
+    from cgap.cli import main
+    from cgap.export_cli import main as export_main
+
+    hw_toml = tmp_path / "hw.toml"
+    assert main(["dse", str(lenet_ckpt), "--device", "xc7z020", "--bits", "16", "--out", str(hw_toml)]) == 0
+    dse_lines = capsys.readouterr().out.splitlines()
+    assert export_main([str(lenet_ckpt), "--target", "fpga", "--hw", str(hw_toml), "--dataset", "digits",
+                        "--out", str(tmp_path / "project")]) == 0
+    export_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resources on")]
+    assert len(export_lines) == 1 and export_lines[0] in dse_lines and export_lines[0].endswith("— fits")

@@ -90,13 +90,20 @@ def test_warning_threshold_is_per_layer_rate(capsys):
     assert warn_saturation({"layers": rows[:1]}) == [] and capsys.readouterr().err == ""
 
 
-def test_export_prints_budget_and_project_resource_lines(ckpt, tmp_path, capsys):
+def test_export_prints_the_project_resource_line(ckpt, tmp_path, capsys):
+    """One resource line: the estimate of the generated engine from the project's own constants (the line
+    `cgap dse` prints for the same design)."""
+    from fpga_model.geometry import GEOMETRY_KEYS
+    from fpga_model.hw import load_hw
+    from fpga_model.resource_lines import resource_dict, resource_line
+
     code = export_cli.main([str(ckpt), "--target", "fpga", "--out", str(tmp_path / "res")])
-    out = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
     assert code == 0
     summary = json.loads(out[0])
-    budget, project = (line for line in out if line.startswith("resources on "))
-    assert "(estimate, HwConfig budget)" in budget and "(estimate, this project's buffers)" in project
-    assert set(summary["buffers"]) == {"IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH",
-                                       "RBUF_DEPTH", "FB", "FBUF_DEPTH", "FBUF_B_DEPTH", "FOBUF_BEATS"}
-    assert project.endswith("fits")
+    lines = [line for line in out if line.startswith("resources on ")]
+    assert set(summary["buffers"]) == set(GEOMETRY_KEYS)
+    assert lines == [resource_line(resource_dict(load_hw("zcu102-16b"), summary["buffers"]))]
+    assert "(estimate of the generated engine)" in lines[0] and lines[0].endswith("— fits")
+    assert "does not fit" not in captured.err

@@ -15,6 +15,7 @@ import pytest
 from cgap.cli import main
 from cgap.report.html import write_report
 from fpga_model.engine_sim import simulate
+from fpga_model.geometry import network_geometry
 from fpga_model.hw import load_hw
 from fpga_model.report import to_dict
 from fpga_model.resource_lines import resource_dict
@@ -44,7 +45,8 @@ def run_dir(tmp_path: Path) -> Path:
     (root / "hls" / "verify.json").write_text(json.dumps({"bit_exact": True, "iterations_match": True, "images": 8,
                                                            "top1_agreement": 1.0}))
     (root / "hw.toml").write_text('name = "tiny-test"\n')
-    (root / "resources.json").write_text(json.dumps(resource_dict(load_hw("pynq-z2-16b"))))
+    hw = load_hw("pynq-z2-16b")
+    (root / "resources.json").write_text(json.dumps(resource_dict(hw, network_geometry(lenet5(), hw))))
     (root / "summary.json").write_text(json.dumps([{"method": "cgap", "params": 1234, "accuracy": 0.9}]))
     return root
 

@@ -5,9 +5,9 @@ HLS user can hold the tool's csynth and cosim reports against it (the generated 
   csynth report's per-loop II), counting only code that synthesis compiles: ``#if`` / ``#ifdef`` branches
   are kept or dropped by the config header's ``#define`` values with ``__SYNTHESIS__`` defined (the lint
   finds the same loops from the AST: tests/test_hls_lint.py).
-* ``macs`` = Pox·Poy·Pof; ``resources``: :func:`fpga_model.resources.estimate_generated` on the project's
-  own buffers, as ``cgap-export`` prints it (DSP = one per MAC at 16 bits; None when no device preset
-  matches the part).
+* ``macs`` = Pox·Poy·Pof; ``resources``: :func:`fpga_model.resources.estimate` on the project's own
+  constants, as ``cgap-export`` and ``cgap dse`` print it (DSP: the MAC array and the dividers; None when no
+  device preset matches the part).
 * ``cycles`` and ``layers[].cycles``: :func:`fpga_model.engine_sim.simulate` on the project's layer table,
   per image (equal to ``sim_cycles`` of verify.json, and to what C-sim counts); each layer is one
   ``cgap_top`` call of the testbench, so one co-simulation transaction: ``cosim`` holds the minimum,
@@ -23,7 +23,7 @@ from cgap.hls.program import Program
 from fpga_model.devices import device_for_part
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import HwConfig
-from fpga_model.resources import GEOMETRY_KEYS, estimate_generated
+from fpga_model.resources import GEOMETRY_KEYS, estimate
 
 PIPELINED_LOOP = re.compile(r"CGAP_LABEL\((\w+)\)\s*for \([^\n]*\)\s*\{((?:\s*CGAP_PRAGMA\([^)\n]*\))*)")
 """A labelled loop and the pragmas that open its body."""
@@ -78,13 +78,13 @@ def _truth(kind: str, condition: str, defines: dict[str, str]) -> bool:
 
 
 def _resources(program: Program, hw: HwConfig) -> dict | None:
-    """Return {device, dsp, bram, bram_kind, lut, lut_kind, ff} of the project's buffers, or None when no
+    """Return {device, dsp, bram, bram_kind, lut, lut_kind, ff} of the project's engine, or None when no
     device preset matches ``hw.part``."""
     device = device_for_part(hw.part)
     if device is None:
         return None
     geometry = {key: int(program.constants[key]) for key in GEOMETRY_KEYS}
-    used = estimate_generated(hw, device, geometry).used
+    used = estimate(hw, device, geometry).used
     return {"device": device.name, "dsp": used["dsp"], "bram": used["bram"], "bram_kind": device.bram_kind,
             "lut": used["lut"], "lut_kind": device.lut_kind, "ff": used["ff"]}
 
