@@ -1,6 +1,6 @@
 // One lane of the standalone add (cgap_add_tile): both inputs aligned by run-time shifts (two two-way
-// shifters into wide_t), summed in acc_t, requantised (round-shift, saturate, ReLU).  The window reads and
-// the write-back are separate mux_lane instances.
+// shifters into wide_t), summed in acc_t, requantised (round-shift, saturate, ReLU).  The bank reads are
+// separate mux_lane instances.
 module add_lane #(parameter ACC = 48, parameter ACT = 16) (
     input  signed [ACT-1:0]  va,
     input  signed [ACT-1:0]  vb,

@@ -1,6 +1,6 @@
 // cgap_div_recip (hls_templates/cgap_engine.h): x / n rounded half-up as a multiply by the run-time
-// reciprocal m and a run-time shift s.  One per lane of the conv store (V lanes) and one each in the
-// standalone pool and GAP write-outs.
+// reciprocal m and a run-time shift s.  One per lane of the conv store and of the standalone pool (V lanes
+// each) and one in the GAP.
 module div_recip #(parameter ABITS = 24, parameter MBITS = 25, parameter ACC = 48, parameter ACT = 16) (
     input  signed [ACC-1:0]  x,
     input  signed [31:0]     n,

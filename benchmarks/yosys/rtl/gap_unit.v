@@ -1,5 +1,5 @@
-// One of the Pof GAP accumulators (cgap_gap_tile, G_LANES): sum[pf] += every masked word of the Poy x Pox
-// window (L = Poy*Pox of them) per II=1 iteration, in acc_t.  The window reads are separate mux_lanes.
+// The GAP accumulator (cgap_gap_tile, G_LANES: L = V words a beat; the first engine had Pof of them over
+// L = Poy*Pox): sum += every masked word per II=1 iteration, in acc_t.  The bank reads are separate mux_lanes.
 module gap_unit #(parameter L = 16, parameter ACC = 48, parameter ACT = 16) (
     input                       clk,
     input                       clear,

@@ -1,6 +1,6 @@
 // One crossbar lane: picks one of N W-bit words by a run-time index, as every lane of cgap_window
-// (win[py][px] = bank[rb][cb]), the drain's held[pf][dy][dx], the store's obuf[f % Pof][x % NB] read and the
-// load's per-bank-column word select do in hls_templates/cgap_engine.h.  The index is binary (the bank
+// (win[py][px] = bank[rb][cb]), the drain's held[pf][dy][dx], the store's obuf[f % Pof][x % NB] read, the
+// element-wise lanes' a[x % FB] reads and the loads' per-bank word select do in hls_templates/cgap_engine.h.  The index is binary (the bank
 // number); indices >= N never occur (HLS leaves them unspecified, as here).
 module mux_lane #(parameter N = 4, parameter W = 16) (
     input  [N*W-1:0]          d,

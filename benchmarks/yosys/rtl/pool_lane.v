@@ -1,6 +1,7 @@
-// One lane of the standalone pool (cgap_pool_block, Pof x Poy x Pox of them): running sum (acc_t), maximum
-// (act_t) and count (a C int, 32 bits) of the window values the lane's mask lets through; cleared per block.
-// The window read is a separate mux_lane; the lane's in-bounds mask is an input.
+// One lane of the standalone pool (cgap_pool_tile, P_LANES: V of them; the first engine had Pof x Poy x Pox):
+// running sum (acc_t), maximum (act_t) and count (a C int, 32 bits) of the window values the lane's mask lets
+// through; restarted per output beat.  The bank read is a separate mux_lane, the divider a div_recip; the
+// lane's in-bounds mask is an input.
 module pool_lane #(parameter ACC = 48, parameter ACT = 16) (
     input                       clk,
     input                       clear,
