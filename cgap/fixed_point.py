@@ -107,8 +107,3 @@ def div_round_reciprocal(x: int, n: int, m: int, s: int) -> int:
         return (a * m) >> s
     return -(((-a + 2 * n - 1) * m) >> s)
 
-
-def division_bits(max_divisor: int, act_bits: int) -> int:
-    """Return the magnitude bits the engine's reciprocal division needs for sums of at most ``max_divisor``
-    ``act_bits``-wide values: |2x + n| + 2n - 1 < n * (2**act_bits + 3) <= n * 2**(act_bits + 1)."""
-    return max(1, max_divisor).bit_length() + act_bits + 1

@@ -12,9 +12,10 @@ them here, with the same code:
   (:func:`fpga_model.layout.output_banks`);
 * element-wise unit: input planes in ``FB`` column banks of ``FBUF_DEPTH`` words (``FBUF_B_DEPTH`` for an
   add's second operand; :func:`fpga_model.layout.element_banks`), output planes ``FOBUF_BEATS`` port beats;
-* ``DIV_ABITS``: magnitude bits of the reciprocal division, ``cgap.fixed_point.division_bits`` of the
-  largest divisor (a fused average pool's area, a GAP plane, a standalone pool's window) — the same formula,
-  restated here because fpga_model imports nothing from cgap; ``DIV_MBITS`` the reciprocal's bits, always
+* ``DIV_ABITS``: magnitude bits of the reciprocal division of sums of at most n act_bits-wide values by the
+  largest divisor n (a fused average pool's area, a GAP plane, a standalone pool's window): bits(n) + act_bits
+  + 1, since |2x + n| + 2n - 1 < n * (2**act_bits + 3) <= n * 2**(act_bits + 1) (the one place this formula
+  lives; ``cgap.hls.program`` reads it); ``DIV_MBITS`` the reciprocal's bits, always
   DIV_ABITS + 1 (``reciprocal``: m = ceil(2**s / 2n) with 2**s / 2n in [2**abits, 2**(abits+1)), the rounding
   never reaching 2**(abits+1) for n < 2**abits);
 * ``HAS_POOL``, ``HAS_GAP``, ``HAS_ADD``, ``HAS_FLAT``: which element-wise kinds are compiled in (1 or 0).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cgap.fixed_point import div_round, frac_for, saturate, saturate_relu, shift_round, to_fixed, to_float, wrap
@@ -60,3 +60,18 @@ def test_golden_close_to_float(make, preset, tol):
     ref = executor.run(net, x).reshape(len(x), -1)
     assert np.abs(got - ref).max() < tol * max(1.0, np.abs(ref).max())
     assert np.mean(got.argmax(1) == ref.argmax(1)) >= (0.99 if preset.endswith("16b") else 0.9)
+
+
+@given(n=st.integers(1, 4096), bits=st.sampled_from([8, 16]), data=st.data())
+@settings(max_examples=100, deadline=None)
+def test_reciprocal_division_equals_div_round(n, bits, data):
+    """The engine divides a sum of n act_bits-wide values by n with a multiply and a shift (no divider in an II=1
+    loop); with the magnitude bits fpga_model.geometry gives, it is exact over the whole range, both signs."""
+    from cgap.fixed_point import div_round_reciprocal, reciprocal
+
+    abits = n.bit_length() + bits + 1
+    m, s = reciprocal(n, abits)
+    lo, hi = -n * (1 << (bits - 1)), n * ((1 << (bits - 1)) - 1)
+    edges = list(range(lo, lo + 2 * n)) + list(range(hi - 2 * n, hi + 1))   # every residue mod 2n at both ends
+    for x in edges + [0, -1, 1] + data.draw(st.lists(st.integers(lo, hi), min_size=20, max_size=20)):
+        assert div_round_reciprocal(x, n, m, s) == int(div_round(np.int64(x), n)), (x, n)

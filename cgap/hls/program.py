@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cgap.fixed_point import division_bits, reciprocal
+from cgap.fixed_point import reciprocal
 from cgap_ir import INPUT
 from cgap_ir.errors import CgapError
 from fpga_model import dram, layout
 from fpga_model.engine_program import EngineProgram
 from fpga_model.engine_sim import PIPELINE_DEPTH
-from fpga_model.geometry import buffer_geometry, compiled_kinds, fixed_divisor
+from fpga_model.geometry import buffer_geometry, compiled_kinds, divider_bits, fixed_divisor
 from fpga_model.hw import HwConfig
 from fpga_model.schedule import EngineLayer, tiles
 
@@ -176,25 +176,20 @@ def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwCon
     return {k: max(values, default=1) or 1 for k, values in c.items()}
 
 
-def _division(layers: list[EngineLayer], hw: HwConfig) -> tuple[int, list[tuple[int, int]]]:
-    """Return (magnitude bits of every division, the (m, s) ROM for standalone average pools' counts)."""
+def _reciprocal_rom(layers: list[EngineLayer], div_bits: int) -> list[tuple[int, int]]:
+    """Return the (m, s) ROM of the standalone average pools' counts n = 0 .. MAX_WIN (n = 0 unused)."""
     max_win = max((lay.kernel[0] * lay.kernel[1] for lay in layers if lay.kind == "pool"), default=1)
-    divisors = [fixed_divisor(lay) for lay in layers] + [max_win]
-    bits = division_bits(max(divisors), hw.act_bits)
-    return bits, [(0, 0)] + [reciprocal(n, bits) for n in range(1, max_win + 1)]
+    return [(0, 0)] + [reciprocal(n, div_bits) for n in range(1, max_win + 1)]
 
 
-def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig, div_bits: int,
-               rom: list[tuple[int, int]]) -> dict[str, int]:
+def _constants(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
     """Return every CGAP_* constant of the config header but the network's sizes: lanes, layout, DRAM timing,
-    buffer geometry and loop tripcount bounds."""
-    m_bits = max([m.bit_length() for m, _ in rom] + [r["div_m"].bit_length() for r in rows] + [1])
+    divider widths, compiled kinds, buffer geometry and loop tripcount bounds."""
     lanes = {"V": layout.act_lanes(hw), "VW": layout.weight_lanes(hw), "WROW": layout.weight_row_words(hw),
              "BSLOT": layout.bias_slot_words(hw), "BGROUP": layout.bias_group_words(hw),
-             "BIAS_WORDS": layout.bias_words(hw), "BLOCK_WORDS": hw.macs, "PIPELINE_DEPTH": PIPELINE_DEPTH,
-             "DIV_ABITS": div_bits, "DIV_MBITS": m_bits}
-    return (lanes | compiled_kinds(layers) | dram.timing_constants(hw) | _tripcounts(layers, rows, hw)
-            | buffer_geometry(layers, hw))
+             "BIAS_WORDS": layout.bias_words(hw), "BLOCK_WORDS": hw.macs, "PIPELINE_DEPTH": PIPELINE_DEPTH}
+    return (lanes | divider_bits(layers, hw) | compiled_kinds(layers) | dram.timing_constants(hw)
+            | _tripcounts(layers, rows, hw) | buffer_geometry(layers, hw))
 
 
 def build_program(program: EngineProgram) -> Program:
@@ -205,9 +200,9 @@ def build_program(program: EngineProgram) -> Program:
     layers, hw = program.engine_layers, program.hw
     offsets, fmap_beats = _fmap_layout(layers, program.input_shape, hw)
     image, woffs = _weight_image(program)
-    div_bits, rom = _division(layers, hw)
+    div_bits = divider_bits(layers, hw)["DIV_ABITS"]
     rows = [_row(p.layer, p.quant, offsets, woffs[p.layer.name], div_bits) for p in program.layers]
     shapes = {lay.output: lay.out_shape for lay in layers}
     return Program(name=program.name, layers=layers, rows=rows, offsets=offsets, fmap_beats=fmap_beats, weights=image,
-                   constants=_constants(layers, rows, hw, div_bits, rom), recip_rom=rom, input_tensor=INPUT,
+                   constants=_constants(layers, rows, hw), recip_rom=_reciprocal_rom(layers, div_bits), input_tensor=INPUT,
                    output_tensor=program.output, input_shape=program.input_shape, output_shape=shapes[program.output])
