@@ -57,7 +57,7 @@ from fpga_model.devices import Device
 from fpga_model.energy import mac_pj, sram_pj_per_64bit
 from fpga_model.engine_sim import simulate, simulate_layer
 from fpga_model.geometry import DEPTH_KEYS, bank_counts, compiled_kinds, divider_bits, layer_depths
-from fpga_model.hw import DRAM_PJ_PER_BIT, EnergyConfig, HwConfig
+from fpga_model.hw import DRAM_PJ_PER_BIT, MAX_MACS, EnergyConfig, HwConfig
 from fpga_model.report import totals
 from fpga_model.schedule import (
     EngineLayer,
@@ -204,9 +204,10 @@ def shape_floor(device: Device, layers: Sequence[EngineLayer], shape: tuple[int,
 
 
 def array_shapes(grid: Grid, device: Device, layers: Sequence[EngineLayer]) -> list[tuple[int, int, int, int]]:
-    """Return the (pox, poy, pof, bits) points of ``grid`` whose :func:`shape_floor` fits the device."""
+    """Return the (pox, poy, pof, bits) points of ``grid`` whose :func:`shape_floor` fits the device (arrays over
+    HwConfig's MAC limit are never built: an ImageNet network's divisor grid reaches millions of MACs)."""
     avail = device.available()
-    shapes = itertools.product(grid.pox, grid.poy, grid.pof, grid.bits)
+    shapes = [s for s in itertools.product(grid.pox, grid.poy, grid.pof, grid.bits) if s[0] * s[1] * s[2] <= MAX_MACS]
     return [(pox, poy, pof, bits) for pox, poy, pof, bits in sorted(shapes, key=lambda s: s[3])
             if all(v <= avail[k] for k, v in shape_floor(device, layers, (pox, poy, pof, bits)).items())]
 

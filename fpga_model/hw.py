@@ -112,6 +112,8 @@ class HwConfig:
 
 
 _POSITIVE_INTS = ("pox", "poy", "pof", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
+MAX_MACS = 1_000_000
+"""Largest MAC array accepted (Pox*Poy*Pof); the largest FPGAs have about 12,000 DSP blocks."""
 MAX_BUFFER_KIB = 1 << 20
 """Largest on-chip buffer accepted (1 GiB; the largest FPGAs hold a few hundred MiB of BRAM/URAM)."""
 MAX_NUMBER = 1e12
@@ -141,8 +143,8 @@ def validate(hw: HwConfig) -> None:
         raise HwConfigError(f"hw config {hw.name!r}: acc_bits must be in [act_bits+weight_bits, 64], got {hw.acc_bits!r}")
     if not isinstance(hw.clock_mhz, (int, float)) or not 1 <= hw.clock_mhz <= 1000:
         raise HwConfigError(f"hw config {hw.name!r}: clock_mhz must be in [1, 1000], got {hw.clock_mhz!r}")
-    if hw.macs > 1_000_000:
-        raise HwConfigError(f"hw config {hw.name!r}: Pox*Poy*Pof = {hw.macs} MACs is absurd (limit 1,000,000)")
+    if hw.macs > MAX_MACS:
+        raise HwConfigError(f"hw config {hw.name!r}: Pox*Poy*Pof = {hw.macs} MACs is absurd (limit {MAX_MACS:,})")
     _validate_dram(hw.name, hw.dram)
     _validate_energy(hw.name, hw.energy)
 

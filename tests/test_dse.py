@@ -186,3 +186,17 @@ def test_dse_and_export_print_the_same_estimate(lenet_ckpt, tmp_path, capsys):
                         "--out", str(tmp_path / "project")]) == 0
     export_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resources on")]
     assert len(export_lines) == 1 and export_lines[0] in dse_lines and export_lines[0].endswith("— fits")
+
+
+def test_array_shapes_never_exceed_the_hw_mac_limit():
+    """An ImageNet network's divisor grid reaches millions of MACs (224 x 224 x 64); the search must skip those
+    shapes instead of building a HwConfig outside its own limits (which raised at once before)."""
+    from fpga_model.dse import array_shapes
+    from fpga_model.hw import MAX_MACS
+    from fpga_model.schedule import fuse
+
+    grid = Grid(pox=(1, 224), poy=(1, 224), pof=(1, 64), bits=(8,), input_kib=(64,), weight_kib=(64,),
+                output_kib=(64,))
+    shapes = array_shapes(grid, get_device("xcu250"), fuse(NET))
+    assert (224, 224, 64, 8) not in shapes and 224 * 224 * 64 > MAX_MACS
+    assert (1, 1, 1, 8) in shapes and all(x * y * f <= MAX_MACS for x, y, f, _ in shapes)
