@@ -20,7 +20,7 @@ from fpga_model.loopnest import EngineLayer, input_rows, tiles
 PIPELINE_DEPTH = 8
 """Fill cycles per start of a compute loop: buffer read 1 + DSP multiply 3 (A/B, M, P registers) + accumulate 1 +
 adder/result registers 2 + write-back 1.  The generated engine counts CGAP_PIPELINE_DEPTH = this value; pass
-``pipeline_depth=`` to :func:`simulate` to explore another (C-sim then no longer matches)."""
+``pipeline_depth=`` to :func:`fpga_model.engine_sim.simulate` to explore another (C-sim then no longer matches)."""
 
 
 @dataclass(frozen=True)
