@@ -38,7 +38,7 @@ test-slow: setup browser
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check cgap fpga_model tests benchmarks
+	$(BIN)/ruff check cgap cgap_ir fpga_model tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs generated/*/
