@@ -15,7 +15,7 @@ import numpy as np
 
 from fpga_model import dram, layout
 from fpga_model.hw import HwConfig
-from fpga_model.loopnest import EngineLayer, input_rows, tiles
+from fpga_model.loopnest import EngineLayer, element_steps, input_rows, tiles
 
 PIPELINE_DEPTH = 8
 """Fill cycles per start of a compute loop: buffer read 1 + DSP multiply 3 (A/B, M, P registers) + accumulate 1 +
@@ -62,7 +62,7 @@ def _conv_compute(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, ty: np.ndarr
 def _conv_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
     nif, niy, nix = layer.in_shape
     nof, noy, nox = layer.conv_out
-    v, vw = layout.act_lanes(hw), layout.weight_lanes(hw)
+    vw = layout.weight_lanes(hw)
     f_sizes, y_sizes = np.array(tiles(nof, layer.tof)), np.array(tiles(noy, layer.toy))
     nf, ny = len(f_sizes), len(y_sizes)
     tf, ty = np.repeat(f_sizes, ny), np.tile(y_sizes, nf)
@@ -73,12 +73,12 @@ def _conv_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
     biases = (groups * layout.bias_group_words(hw) // vw, first)
     rows = np.tile(np.array([hi - lo for lo, hi in input_rows(layer)]), nf)
     whole_in = rows == niy
-    inputs = (np.where(whole_in, nif, 1) * rows * (layout.row_pitch(nix, hw) // v), np.where(whole_in, 1, nif))
+    inputs = (np.where(whole_in, nif, 1) * rows * layout.row_beats(nix, hw), np.where(whole_in, 1, nif))
     whole_y = ty == noy
-    res_beats = np.where(whole_y, tf, 1) * ty * (layout.row_pitch(nox, hw) // v)
+    res_beats = np.where(whole_y, tf, 1) * ty * layout.row_beats(nox, hw)
     residual = (res_beats, np.where(whole_y, 1, tf) * bool(layer.residual))
     pkh, pkw = layer.pool_kernel
-    out_beats = np.where(whole_y, tf, 1) * (ty // pkh) * (layout.row_pitch(layer.out_shape[2], hw) // v)
+    out_beats = np.where(whole_y, tf, 1) * (ty // pkh) * layout.row_beats(layer.out_shape[2], hw)
     out_bursts = np.where(whole_y, 1, tf)
     w_cycles, w_beats, w_miss = _bursts(hw, weights, biases)
     a_cycles, a_beats, a_miss = _bursts(hw, inputs, residual)
@@ -92,27 +92,17 @@ def _flat_compute(layer: EngineLayer, hw: HwConfig, tf: np.ndarray, depth: int) 
     """Return per tile (compute cycles, loop starts) of a pool / gap / add tile on the V-lane element-wise unit:
     one II=1 loop per tile over the output beats times the pool window (pool), or over the input beats (gap,
     add), plus its fill."""
-    _, niy, nix = layer.in_shape
-    _, oh, ow = layer.out_shape
-    v = layout.act_lanes(hw)
-    if layer.kind == "pool":
-        steps = tf * oh * (layout.row_pitch(ow, hw) // v) * layer.kernel[0] * layer.kernel[1]
-    elif layer.kind == "gap":
-        steps = tf * niy * (layout.row_pitch(nix, hw) // v)
-    else:
-        steps = tf * oh * (layout.row_pitch(ow, hw) // v)
-    return depth + steps, np.ones_like(tf)
+    return depth + element_steps(layer, hw, tf), np.ones_like(tf)
 
 
 def _flat_tiles(layer: EngineLayer, hw: HwConfig, depth: int) -> TileCosts:
     c, oh, ow = layer.out_shape
     _, niy, nix = layer.in_shape
-    v = layout.act_lanes(hw)
     tf = np.array(tiles(c, layer.tof))
     one = np.ones_like(tf)
     operands = 2 if layer.kind == "add" else 1
-    in_beats = tf * niy * (layout.row_pitch(nix, hw) // v)
-    out_beats = tf * oh * (layout.row_pitch(ow, hw) // v)
+    in_beats = tf * niy * layout.row_beats(nix, hw)
+    out_beats = tf * oh * layout.row_beats(ow, hw)
     a_cycles, a_beats, a_miss = _bursts(hw, (in_beats, one * operands))
     compute, starts = _flat_compute(layer, hw, tf, depth)
     return TileCosts(a_cycles, compute, dram.burst_cycles(out_beats, one, hw), 0 * tf, a_beats, out_beats,

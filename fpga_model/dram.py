@@ -26,7 +26,8 @@ import numpy as np
 
 from fpga_model.hw import DRAM_PJ_PER_BIT, DRAM_PRESETS, DramConfig, HwConfig
 
-__all__ = ["DRAM_PJ_PER_BIT", "DRAM_PRESETS", "beat_cycles_x1024", "burst_cycles", "bytes_per_cycle", "device_cycles",
+__all__ = ["DRAM_PJ_PER_BIT", "DRAM_PRESETS", "beat_cycles_x1024", "burst_cycles", "bytes_per_cycle", "device_bytes_per_cycle",
+           "device_cycles",
            "miss_cycles", "ns_to_cycles", "port_bytes", "row_bytes", "row_misses", "timing_constants",
            "turnaround_cycles"]
 
@@ -36,11 +37,15 @@ def port_bytes(hw: HwConfig) -> int:
     return hw.dram.port_bits // 8
 
 
-def bytes_per_cycle(hw: HwConfig) -> float:
-    """Return the sustained DRAM bytes per accelerator cycle (min of port width and device bandwidth)."""
+def device_bytes_per_cycle(hw: HwConfig) -> float:
+    """Return the bytes per accelerator cycle the DRAM device sustains (bandwidth x efficiency at the clock)."""
     dram: DramConfig = hw.dram
-    device = dram.bandwidth_gbps * dram.efficiency * 1e3 / hw.clock_mhz   # GB/s / MHz = kB per cycle / 1e3
-    return min(port_bytes(hw), device)
+    return dram.bandwidth_gbps * dram.efficiency * 1e3 / hw.clock_mhz   # GB/s / MHz = kB per cycle / 1e3
+
+
+def bytes_per_cycle(hw: HwConfig) -> float:
+    """Return the sustained DRAM bytes per accelerator cycle of one port (min of port width and device rate)."""
+    return min(port_bytes(hw), device_bytes_per_cycle(hw))
 
 
 def ns_to_cycles(ns: float, hw: HwConfig) -> int:
@@ -50,9 +55,7 @@ def ns_to_cycles(ns: float, hw: HwConfig) -> int:
 
 def beat_cycles_x1024(hw: HwConfig) -> int:
     """Return 1024 x the accelerator cycles the DRAM device needs for one beat (rounded up)."""
-    dram = hw.dram
-    device_bytes_per_cycle = dram.bandwidth_gbps * dram.efficiency * 1e3 / hw.clock_mhz
-    return math.ceil(1024 * port_bytes(hw) / device_bytes_per_cycle - 1e-9)
+    return math.ceil(1024 * port_bytes(hw) / device_bytes_per_cycle(hw) - 1e-9)
 
 
 def row_bytes(hw: HwConfig) -> int:

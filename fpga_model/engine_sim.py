@@ -85,7 +85,7 @@ def roofline_cycles(macs: int, port_bytes: tuple[int, int, int], hw: HwConfig) -
     """Return the cycles no schedule beats: the MAC array's (MACs / Pox·Poy·Pof), the busiest m_axi port's (its
     bytes at one beat a cycle; weights, feature-map reads and writes each have a port) and the DRAM device's
     (all bytes at the sustained bandwidth)."""
-    device = sum(port_bytes) / (hw.dram.bandwidth_gbps * hw.dram.efficiency * 1e3 / hw.clock_mhz)
+    device = sum(port_bytes) / dram.device_bytes_per_cycle(hw)
     return max(macs / hw.macs, max(port_bytes) / dram.port_bytes(hw), device)
 
 

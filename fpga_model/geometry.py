@@ -73,7 +73,7 @@ def layer_depths(layer: EngineLayer, hw: HwConfig, banks: dict[str, int], toy: i
         plane = tof * niy * _cdiv(nix + left, banks["FB"])
         _, ooy, oox = layer.out_shape
         out.update(FBUF_DEPTH=plane, FBUF_B_DEPTH=plane if layer.kind == "add" else 1,
-                   FOBUF_BEATS=tof * ooy * layout.row_pitch(oox, hw) // layout.act_lanes(hw))
+                   FOBUF_BEATS=tof * ooy * layout.row_beats(oox, hw))
         return out
     groups = _cdiv(tof, hw.pof)
     kh, kw = layer.kernel

@@ -57,6 +57,11 @@ def row_pitch(width: int, hw: HwConfig) -> int:
     return round_up(width, act_lanes(hw))
 
 
+def row_beats(width: int, hw: HwConfig) -> int:
+    """Return the beats one feature-map row of ``width`` words occupies in DRAM."""
+    return row_pitch(width, hw) // act_lanes(hw)
+
+
 def tensor_words(shape: tuple[int, int, int], hw: HwConfig) -> int:
     """Return the DRAM words of a (C, H, W) feature map in the padded-row layout."""
     c, h, w = shape

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cgap_ir.errors import CgapError
 from fpga_model.hw import HwConfig
-from fpga_model.layout import act_lanes, row_pitch
+from fpga_model.layout import row_beats
 
 
 class ScheduleError(CgapError):
@@ -74,15 +74,21 @@ def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
         per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
         per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
         return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
-    c, oh, ow = layer.out_shape
+    if layer.kind in ("pool", "gap", "add"):
+        return element_steps(layer, hw, layer.out_shape[0])
+    raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
+
+
+def element_steps(layer: EngineLayer, hw: HwConfig, channels):  # noqa: ANN001, ANN201 - int or numpy array
+    """Return the II=1 steps of a pool / gap / add layer's element-wise loop over ``channels`` channels: one per
+    output beat and window position (pool), one per input beat (gap, add's output = input beats)."""
+    _, oh, ow = layer.out_shape
     _, ih, iw = layer.in_shape
     if layer.kind == "pool":
-        return c * oh * (row_pitch(ow, hw) // act_lanes(hw)) * layer.kernel[0] * layer.kernel[1]
+        return channels * oh * row_beats(ow, hw) * layer.kernel[0] * layer.kernel[1]
     if layer.kind == "gap":
-        return c * ih * (row_pitch(iw, hw) // act_lanes(hw))
-    if layer.kind == "add":
-        return c * oh * (row_pitch(ow, hw) // act_lanes(hw))
-    raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
+        return channels * ih * row_beats(iw, hw)
+    return channels * oh * row_beats(ow, hw)
 
 
 def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:

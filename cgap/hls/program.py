@@ -151,8 +151,8 @@ def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwCon
     pairs = list(zip(layers, rows, strict=True))
     conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
     flat = [r for lay, r in pairs if lay.kind != "conv"]
-    v, vw = layout.act_lanes(hw), layout.weight_lanes(hw)
-    rpb = lambda w: layout.row_pitch(w, hw) // v  # noqa: E731
+    vw = layout.weight_lanes(hw)
+    rpb = lambda w: layout.row_beats(w, hw)  # noqa: E731
     groups = lambda r: math.ceil(r["tof"] / hw.pof)  # noqa: E731
     steps = lambda r: r["nif"] * r["kh"] * r["kw"]  # noqa: E731
     blocks = lambda r: groups(r) * math.ceil(r["toy"] / hw.poy) * math.ceil(r["nox"] / hw.pox)  # noqa: E731
