@@ -18,11 +18,10 @@ Evaluation is exact with respect to the simulator, only organised to be fast (pr
 
 * the network is fused once; identical engine layers (same shapes and options) are costed once
   and weighted by their count (ResNet-110: 113 engine layers, 15 distinct);
-* per array shape and distinct layer, every tiling's buffer needs (``schedule.buffer_use``) and bank
-  depths (``geometry.layer_depths``) are tabled; the tiling ``schedule.choose_tiles`` would pick for *every* buffer
-  triple at once is a cumulative minimum of the tilings' preference ranks over the 3-D grid of
-  buffer sizes (the first tiling in choose_tiles' order that fits all three buffers); the triples'
-  geometries are the maxima of the chosen tilings' depths, each distinct one estimated once;
+* per array shape and distinct layer, the chooser's own ``schedule.TilingTable`` (candidate (toy, tof, tox,
+  tif) tilings, their buffer needs, memoised preference keys) answers which tiling ``schedule.choose_tiles``
+  takes at every buffer triple of the grid; the triples' geometries are the maxima of the chosen tilings' bank
+  depths (``geometry.layer_depths``, plus whether any layer keeps partial sums), each distinct one estimated once;
 * each chosen (layer, tiling) is simulated once with ``engine_sim.simulate_layer`` (memoised);
   its cycles do not depend on buffer sizes, and the SRAM part of its energy is re-priced per
   buffer size with ``energy.sram_pj_per_64bit`` exactly as ``energy.layer_energy`` does;
@@ -61,12 +60,14 @@ from fpga_model.hw import DRAM_PJ_PER_BIT, MAX_MACS, EnergyConfig, HwConfig
 from fpga_model.report import totals
 from fpga_model.schedule import (
     EngineLayer,
+    Tiling,
+    TilingTable,
     buffer_use,
-    candidate_tilings,
     choose_tiles,
     compute_iterations,
     fuse,
-    tiling_key,
+    tiling_table,
+    with_tiling,
 )
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -175,7 +176,7 @@ def default_grid(layers: Sequence[EngineLayer], bits: Sequence[int] = (8, 16)) -
     for b in bits:
         hw = HwConfig(pox=1, poy=1, pof=1, act_bits=b, weight_bits=b, acc_bits=2 * b)
         for lay in layers:
-            use = buffer_use(lay, hw, lay.out_shape[1] if lay.kind != "conv" else lay.conv_out[1], lay.out_shape[0])
+            use = buffer_use(lay, hw, _whole(lay))
             need = [max(need[0], use.input_bytes), max(need[1], use.weight_bytes), max(need[2], use.output_bytes)]
     return Grid(_divisor_grid(nox), _divisor_grid(noy), _divisor_grid(nof), tuple(sorted(bits)),
                 *(_pow2_upto(n) for n in need))
@@ -223,56 +224,36 @@ def distinct_layers(layers: Sequence[EngineLayer]) -> list[tuple[EngineLayer, in
     return [(lay, n) for lay, n in counts.items()]
 
 
+def _whole(lay: EngineLayer) -> Tiling:
+    """Return the one-tile tiling of a layer (every dimension whole)."""
+    if lay.kind != "conv":
+        c, oh, ow = lay.out_shape
+        return (oh, c, ow, c)
+    nof, noy, nox = lay.conv_out
+    return (noy, nof, nox, lay.in_shape[0])
+
+
 class _LayerTables:
-    """Per distinct layer: buffer needs of every (toy, tof) tiling, cached per bit width."""
+    """Per distinct layer and array shape: its :class:`~fpga_model.schedule.TilingTable` (the chooser's own) and
+    the bank depths of its tilings."""
 
     def __init__(self, layers: list[tuple[EngineLayer, int]]) -> None:
         self.layers = layers
-        self.needs: dict[tuple[int, int], np.ndarray] = {}
+        self.tables: dict[tuple, TilingTable] = {}
 
-    def needs_of(self, u: int, hw: HwConfig) -> np.ndarray:
-        """Return an array [toy, tof, 4] of (input, weight, output, dram) bytes of layer ``u`` (index 0 unused)."""
-        key = (u, hw.act_bits)
-        if key not in self.needs:
-            lay = self.layers[u][0]
-            rows = lay.conv_out[1] if lay.kind == "conv" else lay.out_shape[1]
-            chans = lay.conv_out[0] if lay.kind == "conv" else lay.out_shape[0]
-            table = np.zeros((rows + 1, chans + 1, 4), dtype=np.int64)
-            for toy in (range(1, rows + 1) if lay.kind == "conv" else (rows,)):
-                for tof in range(1, chans + 1):
-                    use = buffer_use(lay, hw, toy, tof)
-                    table[toy, tof] = (use.input_bytes, use.weight_bytes, use.output_bytes, use.dram_bytes)
-            self.needs[key] = table
-        return self.needs[key]
+    def table(self, u: int, hw: HwConfig) -> TilingTable:
+        """Return the TilingTable of layer ``u`` on ``hw``'s array (shared by every buffer split)."""
+        key = (u, hw.pox, hw.poy, hw.pof, hw.act_bits)
+        if key not in self.tables:
+            self.tables[key] = tiling_table(self.layers[u][0], hw)
+        return self.tables[key]
 
-    def tilings(self, u: int, hw: HwConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return (toy, tof, needs) of layer ``u``'s candidate tilings in ``choose_tiles`` preference order
-        (``schedule.tiling_key``: simulated cycles first, which no buffer size changes)."""
-        lay = self.layers[u][0]
-        tilings = sorted(candidate_tilings(lay, hw), key=lambda tiling: tiling_key(lay, hw, *tiling))
-        toy, tof = np.array([t[0] for t in tilings]), np.array([t[1] for t in tilings])
-        return toy, tof, self.needs_of(u, hw)[toy, tof]
-
-    def depths(self, u: int, hw: HwConfig, banks: dict[str, int], toy: np.ndarray, tof: np.ndarray) -> np.ndarray:
-        """Return an array [tiling, DEPTH_KEYS] of the bank depths layer ``u`` needs at each (toy, tof)
+    def depths(self, u: int, hw: HwConfig, banks: dict[str, int], indices: np.ndarray) -> np.ndarray:
+        """Return an array [index, DEPTH_KEYS] of the bank depths layer ``u`` needs at each tiling index
         (``geometry.layer_depths``)."""
-        lay = self.layers[u][0]
-        rows = [layer_depths(lay, hw, banks, int(t), int(f)) for t, f in zip(toy, tof, strict=True)]
-        return np.array([[row[k] for k in DEPTH_KEYS] for row in rows], dtype=np.int64)
-
-
-def chosen_ranks(needs: np.ndarray, sizes: Sequence[Sequence[int]]) -> np.ndarray:
-    """Return, for every (input, weight, output) buffer size triple, the rank of the first tiling that fits.
-
-    ``needs`` holds the tilings' buffer bytes in preference order; the result has shape
-    (len(sizes[0]), len(sizes[1]), len(sizes[2])) and holds ``_NONE`` where nothing fits.
-    """
-    idx = [np.searchsorted(np.array(s) * 1024, needs[:, b], side="left") for b, s in enumerate(sizes)]
-    grid = np.full([len(s) + 1 for s in sizes], _NONE, dtype=np.int64)
-    np.minimum.at(grid, tuple(idx), np.arange(len(needs)))
-    for axis in range(3):
-        grid = np.minimum.accumulate(grid, axis=axis)
-    return grid[:len(sizes[0]), :len(sizes[1]), :len(sizes[2])]
+        table = self.table(u, hw)
+        rows = [layer_depths(with_tiling(table.layer, table.tilings[int(i)]), hw, banks) for i in indices]
+        return np.array([[row[k] for k in DEPTH_KEYS] for row in rows], dtype=np.int64).reshape(len(rows), -1)
 
 
 # --------------------------------------------------------------------------- evaluating an array shape
@@ -287,11 +268,11 @@ class _Context:
     sim_calls: int = 0
     cache: dict = field(default_factory=dict)
 
-    def layer_cost(self, u: int, hw: HwConfig, toy: int, tof: int) -> tuple[int, float, np.ndarray, dict]:
-        """Return (cycles, energy pJ without SRAM, SRAM bytes per buffer, energy dict) of layer ``u`` tiled (toy, tof)."""
-        key = (u, hw.pox, hw.poy, hw.pof, hw.act_bits, toy, tof)
+    def layer_cost(self, u: int, hw: HwConfig, tiling: Tiling) -> tuple[int, float, np.ndarray, dict]:
+        """Return (cycles, energy pJ without SRAM, SRAM bytes per buffer, energy dict) of layer ``u`` tiled ``tiling``."""
+        key = (u, hw.pox, hw.poy, hw.pof, hw.act_bits, tiling)
         if key not in self.cache:
-            result = simulate_layer(dataclasses.replace(self.tables.layers[u][0], toy=toy, tof=tof), hw)
+            result = simulate_layer(with_tiling(self.tables.layers[u][0], tiling), hw)
             self.sim_calls += 1
             e = result.energy_pj
             fixed = e["total"] - sum(e[f"sram_{b}"] for b in _BUFFERS)
@@ -305,23 +286,31 @@ def _sram_prices(hw: HwConfig, sizes: Sequence[Sequence[int]]) -> list[np.ndarra
     return [np.array([sram_pj_per_64bit(kib * 512, hw.energy) for kib in s]) for s in sizes]
 
 
-def _layer_costs(ctx: _Context, u: int, hw: HwConfig, ranks: np.ndarray, toy: np.ndarray,
-                 tof: np.ndarray) -> dict[int, tuple[int, float, np.ndarray]]:
+def _layer_costs(ctx: _Context, u: int, hw: HwConfig, ranks: np.ndarray,
+                 tilings: list[Tiling]) -> dict[int, tuple[int, float, np.ndarray]]:
     """Return {rank: (cycles, energy without SRAM in pJ, SRAM bytes per buffer)} for each chosen tiling."""
     out = {}
     for r in np.unique(ranks):
         if r != _NONE:
-            out[int(r)] = ctx.layer_cost(u, hw, int(toy[r]), int(tof[r]))[:3]
+            out[int(r)] = ctx.layer_cost(u, hw, tilings[int(r)])[:3]
     return out
 
 
-def _chosen(ctx: _Context, hw: HwConfig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Return per distinct layer (toy, tof of its tilings in preference order, rank chosen at each buffer triple)."""
+def _chosen(ctx: _Context, hw: HwConfig) -> list[tuple[list[Tiling], np.ndarray]]:
+    """Return per distinct layer (its candidate tilings, the index ``choose_tiles`` takes at each buffer triple,
+    ``_NONE`` where none fits): the chooser's own :class:`~fpga_model.schedule.TilingTable`."""
+    sizes = ctx.grid.buffer_sizes()
     out = []
     for u in range(len(ctx.tables.layers)):
-        toy, tof, needs = ctx.tables.tilings(u, hw)
-        ctx.sim_calls += len(toy)          # each candidate tiling was costed once to order them
-        out.append((toy, tof, chosen_ranks(needs, ctx.grid.buffer_sizes())))
+        table = ctx.tables.table(u, hw)
+        before = len(table.keys)
+        ranks = np.full([len(s) for s in sizes], _NONE, dtype=np.int64)
+        for i, w, o in itertools.product(*(range(len(s)) for s in sizes)):
+            best = table.choose((sizes[0][i] * 1024, sizes[1][w] * 1024, sizes[2][o] * 1024))
+            if best is not None:
+                ranks[i, w, o] = best
+        ctx.sim_calls += len(table.keys) - before       # each tiling the choice compared was costed once
+        out.append((table.tilings, ranks))
     return out
 
 
@@ -334,15 +323,15 @@ def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int]) -> dict[str,
     sizes = ctx.grid.buffer_sizes()
     hw = make_hw(ctx.device, *shape, (sizes[0][-1], sizes[1][-1], sizes[2][-1]))
     chosen = _chosen(ctx, hw)
-    ok = np.logical_and.reduce([ranks != _NONE for _, _, ranks in chosen])
+    ok = np.logical_and.reduce([ranks != _NONE for _, ranks in chosen])
     grids = shape_resources(ctx, hw, chosen) | {"ok": ok}
     wanted = _fits(grids, ctx.device)
     prices = _sram_prices(hw, sizes)
     cycles = np.zeros(ok.shape, dtype=np.int64)
     energy = np.zeros(ok.shape)
-    for u, (toy, tof, ranks) in enumerate(chosen):
+    for u, (tilings, ranks) in enumerate(chosen):
         count = ctx.tables.layers[u][1]
-        costs = _layer_costs(ctx, u, hw, np.where(wanted, ranks, _NONE), toy, tof)
+        costs = _layer_costs(ctx, u, hw, np.where(wanted, ranks, _NONE), tilings)
         for r, (cyc, fixed, nbytes) in costs.items():
             where = ranks == r
             sram = sum(nbytes[b] / 8 * prices[b].reshape([-1 if a == b else 1 for a in range(3)])
@@ -353,7 +342,7 @@ def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int]) -> dict[str,
     return grids | {"cycles": cycles, "energy_pj": energy}
 
 
-def shape_resources(ctx: _Context, hw: HwConfig, chosen: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+def shape_resources(ctx: _Context, hw: HwConfig, chosen: list[tuple[list[Tiling], np.ndarray]]
                     ) -> dict[str, np.ndarray]:
     """Return per-triple resource grids {dsp, bram, lut, ff} of one array shape: ``resources.estimate`` of the
     engine each triple's tiles compile to (``geometry`` from the chosen tilings' bank depths).
@@ -362,14 +351,21 @@ def shape_resources(ctx: _Context, hw: HwConfig, chosen: list[tuple[np.ndarray, 
     """
     layers = [lay for lay, _ in ctx.tables.layers]
     banks = bank_counts(layers, hw)
-    fixed = banks | divider_bits(layers, hw) | compiled_kinds(layers)
-    depth = np.ones((*chosen[0][2].shape, len(DEPTH_KEYS)), dtype=np.int64)
-    for u, (toy, tof, ranks) in enumerate(chosen):
-        table = ctx.tables.depths(u, hw, banks, toy, tof)
-        depth = np.maximum(depth, table[np.where(ranks == _NONE, 0, ranks)])
-    rows, inverse = np.unique(depth.reshape(-1, len(DEPTH_KEYS)), axis=0, return_inverse=True)
-    used = [res.estimate(hw, ctx.device, fixed | dict(zip(DEPTH_KEYS, map(int, row), strict=True))).used
-            for row in rows]
+    fixed = banks | divider_bits(layers, hw)
+    psum = np.zeros(chosen[0][1].shape, dtype=bool)
+    for u, (tilings, ranks) in enumerate(chosen):
+        split = np.array([t[3] < layers[u].in_shape[0] and layers[u].kind == "conv" for t in tilings] + [False])
+        psum |= split[np.where(ranks == _NONE, -1, ranks)]
+    depth = np.ones((*chosen[0][1].shape, len(DEPTH_KEYS)), dtype=np.int64)
+    for u, (_, ranks) in enumerate(chosen):
+        used = np.unique(np.where(ranks == _NONE, 0, ranks))
+        table = ctx.tables.depths(u, hw, banks, used)
+        depth = np.maximum(depth, table[np.searchsorted(used, np.where(ranks == _NONE, 0, ranks))])
+    kinds = compiled_kinds(layers)
+    table = np.concatenate([depth, psum[..., None].astype(np.int64)], axis=-1)
+    rows, inverse = np.unique(table.reshape(-1, len(DEPTH_KEYS) + 1), axis=0, return_inverse=True)
+    used = [res.estimate(hw, ctx.device, fixed | kinds | {"HAS_PSUM": int(row[-1])}
+                         | dict(zip(DEPTH_KEYS, map(int, row[:-1]), strict=True))).used for row in rows]
     return {k: np.array([u[k] for u in used], dtype=np.int64)[inverse.reshape(-1)].reshape(depth.shape[:3])
             for k in res.RESOURCES}
 
@@ -395,7 +391,7 @@ def _worker(shapes: list[tuple[int, int, int, int]]) -> tuple[list[dict], int]:
 def lower_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, float]:
     """Return (cycles, energy pJ) that no design of this array shape beats, whatever its buffers.
 
-    Per layer the one-tile tiling (toy = Noy, tof = Nof) has the fewest II=1 iterations and
+    Per layer the one-tile tiling (every dimension whole) has the fewest II=1 iterations and
     pipeline starts, and the fewest DRAM and buffer bytes, of all tilings; so cycles >= max(its
     compute cycles, unavoidable DRAM bytes / sustained bytes per cycle) and energy >= its DRAM,
     MAC and ALU energy + its buffer bytes at the smallest buffer's price + static power over the
@@ -407,8 +403,7 @@ def lower_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, 
     cheapest = [p[0] for p in _sram_prices(hw, sizes)]
     cycles, energy = 0, 0.0
     for u, (lay, count) in enumerate(ctx.tables.layers):
-        whole = (lay.conv_out[1], lay.conv_out[0]) if lay.kind == "conv" else (lay.out_shape[1], lay.out_shape[0])
-        _, _, nbytes, e = ctx.layer_cost(u, hw, *whole)
+        _, _, nbytes, e = ctx.layer_cost(u, hw, _whole(lay))
         min_dram = e["dram"] / 8 / hw.energy.dram_pj_per_bit if hw.energy.dram_pj_per_bit else 0.0
         cyc = max(e["compute_cycles"], math.ceil(min_dram / bpc - 1e-9))
         cycles += count * cyc
@@ -428,8 +423,7 @@ def quick_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, 
     bpc = dram.bytes_per_cycle(hw)
     cycles, energy = 0, 0.0
     for lay, count in ctx.tables.layers:
-        whole = dataclasses.replace(lay, toy=lay.conv_out[1] if lay.kind == "conv" else lay.out_shape[1],
-                                    tof=lay.conv_out[0] if lay.kind == "conv" else lay.out_shape[0])
+        whole = with_tiling(lay, _whole(lay))
         nbytes = math.prod(lay.out_shape) * hw.act_bits // 8
         if lay.kind == "conv":
             nbytes += lay.conv_out[0] * lay.in_shape[0] * lay.kernel[0] * lay.kernel[1] * hw.weight_bits // 8

@@ -9,7 +9,8 @@ them here, with the same code:
   IB_C = max(Pox * (largest conv column stride), V) (:func:`fpga_model.layout.input_column_banks`);
 * weights ``Pof x WBUF_DEPTH``, biases ``Pof x BBUF_DEPTH``;
 * conv output / residual tiles ``Pof x NB`` banks of ``OBUF_DEPTH`` / ``RBUF_DEPTH``
-  (:func:`fpga_model.layout.output_banks`);
+  (:func:`fpga_model.layout.output_banks`); the partial sums of a channel-tiled conv the same banks of
+  ``PSUM_DEPTH`` accumulator words (one copy: only the compute stage touches them);
 * element-wise unit: input planes in ``FB`` column banks of ``FBUF_DEPTH`` words (``FBUF_B_DEPTH`` for an
   add's second operand; :func:`fpga_model.layout.element_banks`), output planes ``FOBUF_BEATS`` port beats;
 * ``DIV_ABITS``: magnitude bits of the reciprocal division of sums of at most n act_bits-wide values by the
@@ -35,15 +36,15 @@ from fpga_model.loopnest import EngineLayer
 BANK_KEYS = ("IB_R", "IB_C", "NB", "FB")
 """Bank counts: fixed by the network's strides and pool widths and the HwConfig, not by tiles."""
 
-DEPTH_KEYS = ("IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_DEPTH", "RBUF_DEPTH", "FBUF_DEPTH", "FBUF_B_DEPTH",
-              "FOBUF_BEATS")
+DEPTH_KEYS = ("IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "OBUF_DEPTH", "RBUF_DEPTH", "PSUM_DEPTH", "FBUF_DEPTH",
+              "FBUF_B_DEPTH", "FOBUF_BEATS")
 """Words (beats for FOBUF_BEATS) per bank: maxima of :func:`layer_depths` over the layer table."""
 
-KIND_KEYS = ("HAS_POOL", "HAS_GAP", "HAS_ADD", "HAS_FLAT")
-"""Element-wise kinds compiled into the engine (the ``#if CGAP_HAS_*`` of cgap_engine.h)."""
+KIND_KEYS = ("HAS_POOL", "HAS_GAP", "HAS_ADD", "HAS_FLAT", "HAS_PSUM")
+"""Element-wise kinds and the partial-sum path compiled into the engine (the ``#if CGAP_HAS_*`` of cgap_engine.h)."""
 
 GEOMETRY_KEYS = ("IB_R", "IB_C", "IBUF_DEPTH", "WBUF_DEPTH", "BBUF_DEPTH", "NB", "OBUF_DEPTH", "RBUF_DEPTH",
-                 "FB", "FBUF_DEPTH", "FBUF_B_DEPTH", "FOBUF_BEATS", "DIV_ABITS", "DIV_MBITS", *KIND_KEYS)
+                 "PSUM_DEPTH", "FB", "FBUF_DEPTH", "FBUF_B_DEPTH", "FOBUF_BEATS", "DIV_ABITS", "DIV_MBITS", *KIND_KEYS)
 """Every constant :func:`geometry` returns (the ``CGAP_*`` names of cgap_config.h)."""
 
 
@@ -64,9 +65,10 @@ def bank_counts(layers: Sequence[EngineLayer], hw: HwConfig) -> dict[str, int]:
             "FB": layout.element_banks((lay.stride[1] for lay in layers if lay.kind == "pool"), hw)}
 
 
-def layer_depths(layer: EngineLayer, hw: HwConfig, banks: dict[str, int], toy: int, tof: int) -> dict[str, int]:
-    """Return the words per bank {DEPTH_KEYS} that ``layer`` tiled (toy, tof) needs (1 where it uses none)."""
+def layer_depths(layer: EngineLayer, hw: HwConfig, banks: dict[str, int]) -> dict[str, int]:
+    """Return the words per bank {DEPTH_KEYS} that the tiled ``layer`` needs (1 where it uses none)."""
     out = dict.fromkeys(DEPTH_KEYS, 1)
+    toy, tof = layer.toy, layer.tof
     nif, niy, nix = layer.in_shape
     if layer.kind != "conv":
         left = layer.pads[1] if layer.kind == "pool" else 0
@@ -77,12 +79,12 @@ def layer_depths(layer: EngineLayer, hw: HwConfig, banks: dict[str, int], toy: i
         return out
     groups = _cdiv(tof, hw.pof)
     kh, kw = layer.kernel
-    tiy = (toy - 1) * layer.stride[0] + kh
-    padded = nix + layer.pads[1] + layer.pads[3]
-    odepth = groups * toy * _cdiv(layer.conv_out[2], banks["NB"])
-    out.update(IBUF_DEPTH=_cdiv(nif * tiy, banks["IB_R"]) * _cdiv(padded, banks["IB_C"]),
-               WBUF_DEPTH=nif * kh * kw * groups, BBUF_DEPTH=groups, OBUF_DEPTH=odepth,
-               RBUF_DEPTH=odepth if layer.residual is not None else 1)
+    tif = layer.i_tile
+    odepth = groups * toy * _cdiv(layer.x_tile, banks["NB"])
+    out.update(IBUF_DEPTH=_cdiv(tif * layer.tiy, banks["IB_R"]) * _cdiv(layer.tix, banks["IB_C"]),
+               WBUF_DEPTH=tif * kh * kw * groups, BBUF_DEPTH=groups, OBUF_DEPTH=odepth,
+               RBUF_DEPTH=odepth if layer.residual is not None else 1,
+               PSUM_DEPTH=odepth if layer.split_channels else 1)
     return out
 
 
@@ -104,10 +106,11 @@ def divider_bits(layers: Sequence[EngineLayer], hw: HwConfig) -> dict[str, int]:
 
 
 def compiled_kinds(layers: Sequence[EngineLayer]) -> dict[str, int]:
-    """Return {HAS_POOL, HAS_GAP, HAS_ADD, HAS_FLAT}: 1 for each element-wise kind the engine compiles in."""
+    """Return {KIND_KEYS}: 1 for each element-wise kind the engine compiles in, and HAS_PSUM when some conv layer
+    tiles its input channels (the partial-sum buffer and its adders).  Untiled layers (toy = 0) count as whole."""
     kinds = {lay.kind for lay in layers}
     return {"HAS_POOL": int("pool" in kinds), "HAS_GAP": int("gap" in kinds), "HAS_ADD": int("add" in kinds),
-            "HAS_FLAT": int(bool(kinds - {"conv"}))}
+            "HAS_FLAT": int(bool(kinds - {"conv"})), "HAS_PSUM": int(any(lay.split_channels for lay in layers))}
 
 
 def buffer_geometry(layers: Sequence[EngineLayer], hw: HwConfig) -> dict[str, int]:
@@ -115,7 +118,7 @@ def buffer_geometry(layers: Sequence[EngineLayer], hw: HwConfig) -> dict[str, in
     banks = bank_counts(layers, hw)
     depths = dict.fromkeys(DEPTH_KEYS, 1)
     for lay in layers:
-        for key, words in layer_depths(lay, hw, banks, lay.toy, lay.tof).items():
+        for key, words in layer_depths(lay, hw, banks).items():
             depths[key] = max(depths[key], words)
     return banks | depths
 

@@ -46,11 +46,35 @@ class EngineLayer:
     count_include_pad: bool = False  # avg ``pool`` layers only (ONNX semantics)
     toy: int = 0
     tof: int = 0
+    tox: int = 0                     # output-column tile of a conv (0: the whole width)
+    tif: int = 0                     # input-channel tile of a conv (0: all input channels)
 
     @property
     def tiy(self) -> int:
         """Return the input rows one output-row tile needs, halo included."""
         return (self.toy - 1) * self.stride[0] + self.kernel[0]
+
+    @property
+    def x_tile(self) -> int:
+        """Return the output-column tile of a conv layer (Nox when untiled)."""
+        return self.tox or self.conv_out[2]
+
+    @property
+    def i_tile(self) -> int:
+        """Return the input-channel tile of a conv layer (Nif when untiled)."""
+        return self.tif or self.in_shape[0]
+
+    @property
+    def tix(self) -> int:
+        """Return the input columns (padding included) one output-column tile spans, halo included."""
+        if self.x_tile >= self.conv_out[2]:
+            return self.in_shape[2] + self.pads[1] + self.pads[3]
+        return (self.x_tile - 1) * self.stride[1] + self.kernel[1]
+
+    @property
+    def split_channels(self) -> bool:
+        """Return True when the input channels are tiled (partial sums stay on chip across channel tiles)."""
+        return self.kind == "conv" and self.i_tile < self.in_shape[0]
 
     @property
     def macs(self) -> int:
@@ -73,7 +97,8 @@ def compute_iterations(layer: EngineLayer, hw: HwConfig) -> int:
         nof, noy, nox = layer.conv_out
         per_f = sum(math.ceil(t / hw.pof) for t in tiles(nof, layer.tof))
         per_y = sum(math.ceil(t / hw.poy) for t in tiles(noy, layer.toy))
-        return per_f * per_y * math.ceil(nox / hw.pox) * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
+        per_x = sum(math.ceil(t / hw.pox) for t in tiles(nox, layer.x_tile))
+        return per_f * per_y * per_x * layer.in_shape[0] * layer.kernel[0] * layer.kernel[1]
     if layer.kind in ("pool", "gap", "add"):
         return element_steps(layer, hw, layer.out_shape[0])
     raise ScheduleError(f"layer {layer.name!r}: unknown engine kind {layer.kind!r}")
@@ -89,6 +114,21 @@ def element_steps(layer: EngineLayer, hw: HwConfig, channels):  # noqa: ANN001, 
     if layer.kind == "gap":
         return channels * ih * row_beats(iw, hw)
     return channels * oh * row_beats(ow, hw)
+
+
+def input_cols(layer: EngineLayer) -> list[tuple[int, int]]:
+    """Return, per output-column tile of a conv layer, the input columns [lo, hi) its window reaches inside the
+    image (padding columns are made on chip); an untiled width and non-conv layers read whole rows."""
+    nix = layer.in_shape[2]
+    if layer.kind != "conv" or layer.x_tile >= layer.conv_out[2]:
+        return [(0, nix)]
+    stride, kw, left = layer.stride[1], layer.kernel[1], layer.pads[1]
+    cols, x0 = [], 0
+    for t in tiles(layer.conv_out[2], layer.x_tile):
+        lo = x0 * stride - left
+        cols.append((max(0, lo), min(nix, lo + (t - 1) * stride + kw)))
+        x0 += t
+    return cols
 
 
 def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:

@@ -68,6 +68,8 @@ UG574; the fit above):
   (c0: the window's run-time index, address and mask arithmetic).
 * write-out drain, Pof lanes: mux(L, acc) of the held registers, mux(NB, a) of the residual banks and a
   ``drain_lane`` (residual aligner = two-way shifter, adder, requantiser: round-shift, saturate, ReLU).
+* partial sums (``CGAP_HAS_PSUM``, a channel-tiled conv): per drain lane a mux(NB, acc) read of the psum banks
+  and an acc-bit adder, counted as one LUT a bit (a carry chain; ASSUMPTION: not Yosys-measured).
 * conv store, V lanes: mux(Pof·NB, a) bank read, ``store_lane`` (pool max/sum registers) and ``div_recip``.
 * loads: each bank column takes one of the V words of a beat: mux(V, a) per column of ibuf (IB_C) and rbuf
   (NB); the weight and bias lanes map to fixed beat words (no select).
@@ -264,6 +266,8 @@ def generated_buffers(g: Mapping[str, int], hw: HwConfig) -> dict[str, tuple[int
            "bias": (2 * hw.pof, g["BBUF_DEPTH"], hw.acc_bits),
            "output": (2 * hw.pof * g["NB"], g["OBUF_DEPTH"], hw.act_bits),
            "residual": (2 * hw.pof * g["NB"], g["RBUF_DEPTH"], hw.act_bits)}
+    if g["HAS_PSUM"]:
+        out["psum"] = (hw.pof * g["NB"], g["PSUM_DEPTH"], hw.acc_bits)
     if g["HAS_FLAT"]:
         out |= {"planes": (2 * g["FB"], g["FBUF_DEPTH"], hw.act_bits),
                 "planes_out": (2, g["FOBUF_BEATS"], hw.dram.port_bits)}
@@ -325,8 +329,10 @@ def conv_logic(hw: HwConfig, g: Mapping[str, int]) -> dict[str, tuple[float, flo
     drain = hw.pof * (mux_luts(lanes, acc) + mux_luts(g["NB"], a) + fitted("drain_lut", ACC=acc, ACT=a))
     store = v * (mux_luts(hw.pof * g["NB"], a) + fitted("store_lut", ACC=acc, ACT=a)
                  + fitted("div_lut", ABITS=g["DIV_ABITS"]))
+    psum = hw.pof * (mux_luts(g["NB"], acc) + acc) if g["HAS_PSUM"] else 0.0
     return {"conv_window": (window_luts(lanes, g["IB_R"] * g["IB_C"], a), 0.0),
             "drain": (drain, 0.0),
+            "psum": (psum, 0.0),
             "store": (store, v * fitted("store_ff", ACC=acc, ACT=a)),
             "loads": ((g["IB_C"] + g["NB"]) * mux_luts(v, a), 0.0)}
 

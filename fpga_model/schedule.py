@@ -39,18 +39,24 @@ cycles that fits the buffers.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
+import numpy as np
+
 from cgap_ir import INPUT, Network, ops
 from cgap_ir.fold_bn import fold_bn
-from fpga_model.cost import layer_cycles
+from fpga_model.cost import fast_layer_cycles
+from fpga_model.geometry import bank_counts, layer_depths
 from fpga_model.hw import HwConfig
+from fpga_model.layout import act_lanes
 from fpga_model.loopnest import EngineLayer, ScheduleError, compute_iterations, input_rows, tiles
 
-__all__ = ["BufferUse", "EngineLayer", "ScheduleError", "buffer_use", "choose_tiles", "compute_iterations", "fuse",
-           "input_rows", "output_tensor", "schedule", "tile_candidates", "tiles"]
+__all__ = ["BufferUse", "EngineLayer", "ScheduleError", "Tiling", "buffer_use", "candidate_tilings", "choose_tiles",
+           "compute_iterations", "fuse", "input_rows", "output_tensor", "schedule", "tile_candidates", "tiles",
+           "tiling_key", "tiling_of", "with_tiling"]
 
 
 # ----------------------------------------------------------------------------------------------- fusion
@@ -232,98 +238,212 @@ def output_tensor(net: Network, layers: list[EngineLayer]) -> str:
 
 # ----------------------------------------------------------------------------------------------- tiling
 
+Tiling = tuple[int, int, int, int]
+"""(toy, tof, tox, tif): output rows, output channels, output columns and input channels of one conv tile
+(pool / gap / add layers tile channels only: (Noy, tof, Nox, C))."""
+
+MAX_TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16)
+"""Tile counts a dimension is split into by :func:`tile_candidates` (beyond the step-sized tiles)."""
+
+
 @dataclass(frozen=True)
 class BufferUse:
-    """Bytes a tiling needs in each on-chip buffer (ping-pong included) and its DRAM traffic estimate."""
+    """Bytes a tiling needs in each on-chip buffer: ping-pong copies included, and for a channel-tiled conv the
+    partial-sum buffer (accumulator words, one copy) counted in the output buffer."""
 
     input_bytes: int
     weight_bytes: int
     output_bytes: int
-    dram_bytes: int
+
+    def fits(self, limits: tuple[int, int, int]) -> bool:
+        """Return True when every buffer fits its (input, weight, output) byte limit."""
+        return self.input_bytes <= limits[0] and self.weight_bytes <= limits[1] and self.output_bytes <= limits[2]
 
 
-def buffer_use(layer: EngineLayer, hw: HwConfig, toy: int, tof: int) -> BufferUse:
-    """Return the buffer bytes and DRAM bytes of ``layer`` tiled as (toy, tof).
-
-    Non-conv layers tile channels only (toy = Noy): each channel tile reads its whole input planes.
-    """
-    act, wgt = hw.act_bits // 8, hw.weight_bits // 8
-    nif, niy, nix = layer.in_shape
-    nof, noy, nox = layer.conv_out
+def buffer_use(layer: EngineLayer, hw: HwConfig, tiling: Tiling) -> BufferUse:
+    """Return the buffer bytes of ``layer`` tiled as ``tiling``: the bank depths the generated engine is compiled
+    with for it (:func:`fpga_model.geometry.layer_depths`, banks of this layer alone) times banks and word size."""
+    tiled = with_tiling(layer, tiling)
+    banks = bank_counts([tiled], hw)
+    d = layer_depths(tiled, hw, banks)
+    act, wgt, acc = hw.act_bits / 8, hw.weight_bits / 8, hw.acc_bits / 8
     if layer.kind != "conv":
-        operands = 2 if layer.kind == "add" else 1
-        _, oh, ow = layer.out_shape
-        traffic = (operands * nif * niy * nix + nof * oh * ow) * act
-        return BufferUse(2 * operands * tof * niy * nix * act, 0, 2 * tof * oh * ow * act, traffic)
-    kh, kw = layer.kernel
-    padded_w = nix + layer.pads[1] + layer.pads[3]
-    tiy = (toy - 1) * layer.stride[0] + kh
-    rows_loaded = sum((t - 1) * layer.stride[0] + kh for t in tiles(noy, toy))
-    res = 2 if layer.residual else 1
-    traffic = (math.ceil(nof / tof) * rows_loaded * padded_w * nif * act
-               + nof * nif * kh * kw * wgt + res * nof * noy * nox * act)
-    return BufferUse(
-        input_bytes=2 * tiy * padded_w * nif * act,
-        weight_bytes=2 * tof * nif * kh * kw * wgt,
-        output_bytes=2 * toy * nox * tof * act * res,
-        dram_bytes=traffic,
-    )
+        planes = 2 * banks["FB"] * (d["FBUF_DEPTH"] + d["FBUF_B_DEPTH"] * (layer.kind == "add")) * act
+        return BufferUse(math.ceil(planes), 0, 2 * d["FOBUF_BEATS"] * hw.dram.port_bits // 8)
+    out_banks = hw.pof * banks["NB"]
+    output = 2 * out_banks * (d["OBUF_DEPTH"] + d["RBUF_DEPTH"] * (layer.residual is not None)) * act
+    psum = out_banks * d["PSUM_DEPTH"] * acc if tiled.split_channels else 0
+    return BufferUse(math.ceil(2 * banks["IB_R"] * banks["IB_C"] * d["IBUF_DEPTH"] * act),
+                     math.ceil(2 * hw.pof * d["WBUF_DEPTH"] * wgt), math.ceil(output + psum))
+
+
+def with_tiling(layer: EngineLayer, tiling: Tiling) -> EngineLayer:
+    """Return ``layer`` with its tiles set to ``tiling``."""
+    toy, tof, tox, tif = tiling
+    return replace(layer, toy=toy, tof=tof, tox=tox, tif=tif)
+
+
+def tiling_of(layer: EngineLayer) -> Tiling:
+    """Return the (toy, tof, tox, tif) of a tiled layer (whole extents where untiled)."""
+    return (layer.toy, layer.tof, layer.x_tile, layer.i_tile)
 
 
 def tile_candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
-    """Return the tile sizes tried for a dimension of ``total``: multiples of ``step`` (and of
-    ``multiple_of``, e.g. a fused pool's kernel) below ``total``, and ``total`` itself, ascending."""
-    sizes = {total} | set(range(step, total, step))
-    return sorted(s for s in sizes if s % multiple_of == 0 or s == total)
+    """Return the tile sizes tried for a dimension of ``total``, ascending: for each tile count n, the smallest
+    multiple of ``step`` and ``multiple_of`` (e.g. a fused pool's kernel) that covers ``total`` in n tiles (the
+    balanced tiles; a larger tile of the same count only costs buffer), for every count while the tiles hold at
+    most 8 steps and for the counts of :data:`MAX_TILE_COUNTS` beyond; ``total`` itself is always tried."""
+    unit = math.lcm(step, multiple_of)
+    sizes = {total}
+    for n in range(1, -(-total // unit) + 1):
+        balanced = -(-total // n)
+        size = min(total, -(-balanced // unit) * unit)
+        if size <= 8 * unit or n in MAX_TILE_COUNTS:
+            sizes.add(size)
+    return sorted(sizes)
 
 
-def candidate_tilings(layer: EngineLayer, hw: HwConfig) -> list[tuple[int, int]]:
-    """Return the (toy, tof) tilings :func:`choose_tiles` considers: Toy multiples of Poy (and of a fused pool's
-    height) for conv layers, the whole height otherwise; Tof multiples of Pof; each dimension also whole."""
+def _channel_tiles(nif: int) -> list[int]:
+    """Return the input-channel tiles tried: all channels, and nif/2, nif/4 ... down to one channel."""
+    sizes, n = {nif}, 2
+    while -(-nif // n) >= 1 and n <= 2 * nif:
+        sizes.add(-(-nif // n))
+        n *= 2
+    return sorted(sizes)
+
+
+def _column_tiles(layer: EngineLayer, hw: HwConfig) -> list[int]:
+    """Return the output-column tiles tried: the whole width, and balanced tiles whose stores start on a beat
+    (multiples of V times a fused pool's width), the smallest such tile included."""
+    nox = layer.conv_out[2]
+    unit = act_lanes(hw) * layer.pool_kernel[1]
+    if unit >= nox:
+        return [nox]
+    return sorted({nox, unit} | {s for s in tile_candidates(nox, unit) if -(-nox // s) in MAX_TILE_COUNTS})
+
+
+def candidate_tilings(layer: EngineLayer, hw: HwConfig) -> list[Tiling]:
+    """Return the tilings :func:`choose_tiles` considers.
+
+    conv: Toy from :func:`tile_candidates` over multiples of Poy (and of a fused pool's height), Tof over
+    multiples of Pof, Tox from :func:`_column_tiles`, Tif from :func:`_channel_tiles`; pool / gap / add:
+    whole planes, Tof over multiples of Pof.
+    """
     if layer.kind != "conv":
-        toys = [layer.out_shape[1]]
-        tofs = tile_candidates(layer.out_shape[0], hw.pof)
-    else:
-        toys = tile_candidates(layer.conv_out[1], hw.poy, layer.pool_kernel[0])
-        tofs = tile_candidates(layer.conv_out[0], hw.pof)
-    return [(toy, tof) for toy in toys for tof in tofs]
+        c, oh, ow = layer.out_shape
+        return [(oh, tof, ow, c) for tof in tile_candidates(c, hw.pof)]
+    nof, noy, _ = layer.conv_out
+    toys = tile_candidates(noy, hw.poy, layer.pool_kernel[0])
+    tofs = tile_candidates(nof, hw.pof)
+    return [(toy, tof, tox, tif) for tox in _column_tiles(layer, hw) for tif in _channel_tiles(layer.in_shape[0])
+            for toy in toys for tof in tofs]
 
 
-def _fits(use: BufferUse, limits: tuple[int, int, int]) -> bool:
-    return use.input_bytes <= limits[0] and use.weight_bytes <= limits[1] and use.output_bytes <= limits[2]
+def smallest_tiling(layer: EngineLayer, hw: HwConfig) -> Tiling:
+    """Return the tiling of the smallest buffers: one block of Poy rows, Pof channels, the smallest column tile and
+    one input channel (pool / gap / add: Pof whole planes)."""
+    if layer.kind != "conv":
+        c, oh, ow = layer.out_shape
+        return (oh, min(hw.pof, c), ow, c)
+    nof, noy, _ = layer.conv_out
+    return (tile_candidates(noy, hw.poy, layer.pool_kernel[0])[0], min(hw.pof, nof), _column_tiles(layer, hw)[0], 1)
 
 
-def tiling_key(layer: EngineLayer, hw: HwConfig, toy: int, tof: int) -> tuple[int, int, int, int, int]:
-    """Return the preference key of a tiling (lower is better): simulated cycles, then DRAM bytes, then larger
-    tiles, then (toy, tof) so the order is total."""
-    tiled = replace(layer, toy=toy, tof=tof)
-    return (layer_cycles(tiled, hw), buffer_use(layer, hw, toy, tof).dram_bytes, -toy * tof, toy, tof)
+def tiling_key(layer: EngineLayer, hw: HwConfig, tiling: Tiling) -> tuple[int, ...]:
+    """Return the preference key of a tiling (lower is better): simulated cycles, then DRAM beats, then larger
+    tiles, then the tiling itself so the order is total."""
+    cycles, beats = fast_layer_cycles(with_tiling(layer, tiling), hw)
+    return (cycles, beats, -math.prod(tiling), *tiling)
+
+
+def buffer_limits(hw: HwConfig) -> tuple[int, int, int]:
+    """Return the (input, weight, output) buffer budgets of ``hw`` in bytes."""
+    return (hw.input_buffer_kib * 1024, hw.weight_buffer_kib * 1024, hw.output_buffer_kib * 1024)
+
+
+class TilingTable:
+    """The candidate tilings of one layer on one array (:func:`candidate_tilings`), their buffer needs and
+    preference keys (memoised), answering which tiling the chooser takes under any buffer budget: the DSE asks it
+    for every buffer split of an array, ``choose_tiles`` for one."""
+
+    def __init__(self, layer: EngineLayer, hw: HwConfig) -> None:
+        self.layer, self.hw = layer, hw
+        self.tilings = candidate_tilings(layer, hw)
+        use = [buffer_use(layer, hw, t) for t in self.tilings]
+        self.needs = np.array([[u.input_bytes, u.weight_bytes, u.output_bytes] for u in use], dtype=np.int64)
+        self.dominators = self._dominators()
+        self.keys: dict[int, tuple[int, ...]] = {}
+
+    def _dominators(self) -> np.ndarray:
+        """Return, per tiling, the indices (padded with -1) of the tilings of the same (toy, tof) with a tox and a
+        tif at least as large (a larger tile of the same rows and channels moves no more DRAM beats and starts
+        fewer loops, so where it fits the smaller one is not considered)."""
+        by_plane: dict[tuple[int, int], list[int]] = {}
+        for i, t in enumerate(self.tilings):
+            by_plane.setdefault(t[:2], []).append(i)
+        rows = []
+        for i, t in enumerate(self.tilings):
+            rows.append([j for j in by_plane[t[:2]] if j != i and self.tilings[j][2] >= t[2]
+                         and self.tilings[j][3] >= t[3]])
+        width = max((len(r) for r in rows), default=0)
+        return np.array([r + [-1] * (width - len(r)) for r in rows], dtype=np.int64).reshape(len(rows), width)
+
+    def considered(self, limits: tuple[int, int, int]) -> np.ndarray:
+        """Return the indices of the tilings the chooser considers under ``limits`` (bytes): those that fit and
+        are not dominated by a larger fitting tiling (:meth:`_dominators`)."""
+        fits = np.all(self.needs <= np.array(limits), axis=1)
+        padded = np.append(fits, False)
+        return np.flatnonzero(fits & ~padded[self.dominators].any(axis=1))
+
+    def key(self, index: int) -> tuple[int, ...]:
+        """Return the :func:`tiling_key` of tiling ``index`` (memoised)."""
+        if index not in self.keys:
+            self.keys[index] = tiling_key(self.layer, self.hw, self.tilings[index])
+        return self.keys[index]
+
+    def choose(self, limits: tuple[int, int, int]) -> int | None:
+        """Return the index of the tiling of least :func:`tiling_key` among :meth:`considered`, or None."""
+        candidates = self.considered(limits)
+        return min(candidates, key=self.key) if len(candidates) else None
+
+
+def tiling_table(layer: EngineLayer, hw: HwConfig) -> TilingTable:
+    """Return the :class:`TilingTable` of ``layer`` on ``hw``'s array (cached: configs that differ only in their
+    buffer budgets share it)."""
+    return _cached_table(layer, replace(hw, name="", input_buffer_kib=1, weight_buffer_kib=1, output_buffer_kib=1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_table(layer: EngineLayer, hw: HwConfig) -> TilingTable:
+    return TilingTable(layer, hw)
 
 
 def choose_tiles(layer: EngineLayer, hw: HwConfig) -> EngineLayer:
-    """Return ``layer`` with the (toy, tof) of fewest simulated cycles (:mod:`fpga_model.cost`) among the tilings
-    whose ping-pong buffers fit ``hw``'s budgets (ties: less DRAM traffic, then larger tiles).
+    """Return ``layer`` with the tiling of fewest simulated cycles (:mod:`fpga_model.cost`) among the fitting
+    tilings (:meth:`TilingTable.considered`; ties: fewer DRAM beats, then larger tiles).
 
-    Raises :class:`ScheduleError` naming the layer and the buffer when no tiling fits.
+    Raises :class:`ScheduleError` naming the layer, the buffer and the smallest budget that works when no
+    tiling fits.
     """
-    limits = (hw.input_buffer_kib * 1024, hw.weight_buffer_kib * 1024, hw.output_buffer_kib * 1024)
-    fitting = [(toy, tof) for toy, tof in candidate_tilings(layer, hw) if _fits(buffer_use(layer, hw, toy, tof), limits)]
-    if not fitting:
-        _raise_no_tile(layer, hw, limits)
-    best = min(fitting, key=lambda tiling: tiling_key(layer, hw, *tiling))
-    return replace(layer, toy=best[0], tof=best[1])
+    table = tiling_table(layer, hw)
+    best = table.choose(buffer_limits(hw))
+    if best is None:
+        _raise_no_tile(layer, hw)
+    return with_tiling(layer, table.tilings[best])
 
 
-def _raise_no_tile(layer: EngineLayer, hw: HwConfig, limits: tuple[int, int, int]) -> NoReturn:
-    """Raise the one-line error naming the buffer the smallest tiling overflows most, and the key to raise."""
-    toy = candidate_tilings(layer, hw)[0][0]
-    use = buffer_use(layer, hw, toy, min(hw.pof, layer.out_shape[0]))
+def _raise_no_tile(layer: EngineLayer, hw: HwConfig) -> NoReturn:
+    """Raise the one-line error naming the buffers the smallest tiling overflows and the budgets it needs."""
+    use = buffer_use(layer, hw, smallest_tiling(layer, hw))
     need = {"input": use.input_bytes, "weight": use.weight_bytes, "output": use.output_bytes}
     names = ("input", "weight", "output")
-    which = max(need, key=lambda k: need[k] / limits[names.index(k)])
+    limits = buffer_limits(hw)
+    over = [k for k in names if need[k] > limits[names.index(k)]]
+    wants = ", ".join(f"buffers.{k}_kib >= {math.ceil(need[k] / 1024)}" for k in over)
     raise ScheduleError(
-        f"layer {layer.name!r}: smallest tile needs {need[which] / 1024:.1f} KiB of {which} buffer, "
-        f"hw {hw.name!r} has {limits[names.index(which)] / 1024:.0f} KiB; raise buffers.{which}_kib")
+        f"layer {layer.name!r}: even the smallest tile (one Poy x Pox x Pof block, one input channel) needs "
+        + ", ".join(f"{need[k] / 1024:.1f} KiB of {k} buffer" for k in over)
+        + f", hw {hw.name!r} has {', '.join(f'{limits[names.index(k)] // 1024} KiB' for k in over)}; set {wants}")
 
 
 def schedule(net: Network, hw: HwConfig) -> list[EngineLayer]:

@@ -184,66 +184,88 @@ typedef act_t cgap_rbuf_t[CGAP_POF][CGAP_NB][CGAP_RBUF_DEPTH];
 typedef wgt_t cgap_wbuf_t[CGAP_POF][CGAP_WBUF_DEPTH];
 typedef acc_t cgap_bbuf_t[CGAP_POF][CGAP_BBUF_DEPTH];
 
-// One conv tile: output channels [f0, f0+tof) (output-channel tile kf), output rows [y0, y0+toy).
+#if CGAP_HAS_PSUM
+typedef acc_t cgap_pbuf_t[CGAP_POF][CGAP_NB][CGAP_PSUM_DEPTH];
+#endif
+
+// One conv tile: output channels [f0, f0+tof), output rows [y0, y0+toy), output columns [x0, x0+tox), input
+// channels [i0, i0+tif).  Tiles run f0, y0, x0 outer to inner, i0 innermost: the partial sums of an output tile
+// stay on chip (psum) across its input-channel tiles; the first adds the bias, the last requantises and stores.
+// wk counts the weight loads so far (the weight copy a tile computes from is wk & 1); wload: this tile loads
+// weights and biases (every tile when the input channels are tiled, else the first (y0, x0) of each f0).
 struct CgapConvTile {
-    int valid, kf, f0, tof, y0, toy, wload;
+    int valid, wk, f0, tof, y0, toy, x0, tox, i0, tif, wload, first, last;
 };
 
-static CgapConvTile cgap_conv_tile(const LayerDesc &L, int kf, int f0, int y0) {
+static CgapConvTile cgap_conv_tile(const LayerDesc &L, int wk, int f0, int y0, int x0, int i0) {
     CgapConvTile t;
     t.valid = f0 < L.nof;
-    t.kf = kf;
     t.f0 = f0;
     t.y0 = y0;
+    t.x0 = x0;
+    t.i0 = i0;
     t.tof = cgap_min(L.tof, L.nof - f0);
     t.toy = cgap_min(L.toy, L.noy - y0);
-    t.wload = y0 == 0;
+    t.tox = cgap_min(L.tox, L.nox - x0);
+    t.tif = cgap_min(L.tif, L.nif - i0);
+    t.wload = L.tif < L.nif || (y0 == 0 && x0 == 0);
+    t.wk = wk + (t.wload ? 1 : 0);
+    t.first = i0 == 0;
+    t.last = i0 + L.tif >= L.nif;
     return t;
 }
 
 static CgapConvTile cgap_conv_next(const LayerDesc &L, const CgapConvTile &t) {
     if (!t.valid) return t;
-    if (t.y0 + L.toy < L.noy) return cgap_conv_tile(L, t.kf, t.f0, t.y0 + L.toy);
-    return cgap_conv_tile(L, t.kf + 1, t.f0 + L.tof, 0);
+    if (t.i0 + L.tif < L.nif) return cgap_conv_tile(L, t.wk, t.f0, t.y0, t.x0, t.i0 + L.tif);
+    if (t.x0 + L.tox < L.nox) return cgap_conv_tile(L, t.wk, t.f0, t.y0, t.x0 + L.tox, 0);
+    if (t.y0 + L.toy < L.noy) return cgap_conv_tile(L, t.wk, t.f0, t.y0 + L.toy, 0, 0);
+    return cgap_conv_tile(L, t.wk, t.f0 + L.tof, 0, 0, 0);
 }
 
 static CgapConvTile cgap_conv_none() {
     CgapConvTile t;
     t.valid = 0;
-    t.kf = -1;
-    t.f0 = t.tof = t.y0 = t.toy = t.wload = 0;
+    t.wk = -1;
+    t.f0 = t.tof = t.y0 = t.toy = t.x0 = t.tox = t.i0 = t.tif = t.wload = t.first = t.last = 0;
     return t;
 }
 
-// Weights of the tile's Pof groups (one burst, image order [group][step][lane], CGAP_WROW words a step)
-// into wbuf[lane][step * groups + group]: a beat holds one step's words for CGAP_VW lanes.
+// Weights of the tile's Pof groups for its input channels (image order [group][step][lane], CGAP_WROW words a
+// step) into wbuf[lane][step * groups + group]: a beat holds one step's words for CGAP_VW lanes.  One burst for
+// all groups when the tile has every input channel, else one per group (its steps i0*kh*kw onwards).
 static void cgap_load_weights(const LayerDesc &L, const CgapConvTile &t, const beat_t *wmem, cgap_wbuf_t wbuf) {
-    const int steps = L.nif * L.kh * L.kw, groups = cgap_cdiv(t.tof, CGAP_POF);
-    const int beats = groups * steps * (CGAP_WROW / CGAP_VW);
-    const beat_t *src = wmem + L.w_off + (t.f0 / CGAP_POF) * steps * (CGAP_WROW / CGAP_VW);
-    int q = 0, s = 0, g = 0;  // beat within the step's row, step, group
-    CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_WEIGHTS);
-CGAP_LABEL(LW_BURST)
-    for (int k = 0; k < beats; k++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WBEATS)
-        CGAP_PRAGMA(HLS PIPELINE II=1)
-        CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_WEIGHTS);
-        const beat_t b = src[k];
-    CGAP_LABEL(LW_LANES)
-        for (int j = 0; j < CGAP_VW; j++) {
-            CGAP_PRAGMA(HLS UNROLL)
-            const int lane = q * CGAP_VW + j;
-            if (lane < CGAP_POF) wbuf[lane][s * groups + g] = cgap_wgt_word(b, j);
-        }
-        if (++q == CGAP_WROW / CGAP_VW) {
-            q = 0;
-            if (++s == steps) {
-                s = 0;
-                g++;
+    const int all_steps = L.nif * L.kh * L.kw, steps = t.tif * L.kh * L.kw, groups = cgap_cdiv(t.tof, CGAP_POF);
+    const int row_beats = CGAP_WROW / CGAP_VW, whole = t.tif == L.nif;
+    const int segments = whole ? 1 : groups, beats = (whole ? groups : 1) * steps * row_beats;
+CGAP_LABEL(LW_SEG)
+    for (int sg = 0; sg < segments; sg++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_GROUPS)
+        const beat_t *src = wmem + L.w_off + ((t.f0 / CGAP_POF + sg) * all_steps + t.i0 * L.kh * L.kw) * row_beats;
+        int q = 0, s = 0, g = sg;  // beat within the step's row, step, group
+        CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_WEIGHTS);
+    CGAP_LABEL(LW_BURST)
+        for (int k = 0; k < beats; k++) {
+            CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_WBEATS)
+            CGAP_PRAGMA(HLS PIPELINE II=1)
+            CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_WEIGHTS);
+            const beat_t b = src[k];
+        CGAP_LABEL(LW_LANES)
+            for (int j = 0; j < CGAP_VW; j++) {
+                CGAP_PRAGMA(HLS UNROLL)
+                const int lane = q * CGAP_VW + j;
+                if (lane < CGAP_POF) wbuf[lane][s * groups + g] = cgap_wgt_word(b, j);
+            }
+            if (++q == row_beats) {
+                q = 0;
+                if (++s == steps) {
+                    s = 0;
+                    g++;
+                }
             }
         }
+        CGAP_BURST_END(CGAP_PORT_WEIGHTS);
     }
-    CGAP_BURST_END(CGAP_PORT_WEIGHTS);
 }
 
 // Biases of the tile's Pof groups (one burst, CGAP_BSLOT words a bias, low word first, groups padded to
@@ -279,23 +301,41 @@ CGAP_LABEL(LB_BURST)
     CGAP_BURST_END(CGAP_PORT_WEIGHTS);
 }
 
-// Input rows of the tile (tile row r = input row y0*S - pt + r) of all Nif channels into the IB_R x IB_C
-// banks at row R = i*tiy + r, column pl + x.  One burst per channel, or one for all channels when the
-// tile spans the whole input height.  Padding is never stored (the window masks it).
+// Where a tile's feature-map transfer goes: `segments` bursts of `beats` beats; a burst covers whole planes
+// (whole_w and whole_h), one channel's rows (whole_w) or one row's beats [b0, b0 + row_span) (a column tile).
+struct CgapSpan {
+    int segments, beats, b0, row_span;
+};
+
+static CgapSpan cgap_span(int channels, int rows, bool whole_h, bool whole_w, int rpb, int lo, int hi) {
+    CgapSpan sp;
+    sp.b0 = whole_w ? 0 : lo / CGAP_V;
+    sp.row_span = whole_w ? rpb : cgap_cdiv(hi, CGAP_V) - sp.b0;
+    sp.segments = whole_w ? (whole_h ? 1 : channels) : channels * rows;
+    sp.beats = whole_w ? (whole_h ? channels : 1) * rows * rpb : sp.row_span;
+    return sp;
+}
+
+// Input rows [lo, hi) and columns [clo, chi) of the tile's input channels into the IB_R x IB_C banks at row
+// R = i*tiy + r (tile row r = input row y0*S - pt + r), column c = x - (x0*S - pl).  Whole planes, a channel's
+// rows or a row's beats per burst (cgap_span).  Padding is never stored (the window masks it).
 static void cgap_load_input(const LayerDesc &L, const CgapConvTile &t, const beat_t *fmap_in, cgap_ibuf_t ibuf) {
-    const int rpb = cgap_cdiv(L.nix, CGAP_V), cbw = cgap_cdiv(L.nix + L.pl + L.pr, CGAP_IB_C);
+    const int rpb = cgap_cdiv(L.nix, CGAP_V), cbw = cgap_cdiv(L.tix, CGAP_IB_C);
     const int tiy = (t.toy - 1) * L.sh + L.kh, top = t.y0 * L.sh - L.pt;
+    const int left = t.x0 * L.sw - L.pl, tix = (t.tox - 1) * L.sw + L.kw;
+    const bool whole_w = L.tox >= L.nox;
     const int lo = cgap_max(top, 0), hi = cgap_min(L.niy, top + tiy);
-    const bool whole = lo == 0 && hi == L.niy;
-    const int segments = whole ? 1 : L.nif, beats = (whole ? L.nif : 1) * (hi - lo) * rpb;
+    const int clo = whole_w ? 0 : cgap_max(left, 0), chi = whole_w ? L.nix : cgap_min(L.nix, left + tix);
+    const CgapSpan sp = cgap_span(t.tif, hi - lo, lo == 0 && hi == L.niy, whole_w, rpb, clo, chi);
+    int si = 0, sr = lo - top;  // channel (within the tile) and tile row the next segment starts at
 CGAP_LABEL(LI_SEG)
-    for (int sg = 0; sg < segments; sg++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_CH)
-        const beat_t *src = fmap_in + L.in_off + (sg * L.niy + lo) * rpb;
-        int i = sg, r = lo - top, q = 0;  // channel, tile row, beat within the row
+    for (int sg = 0; sg < sp.segments; sg++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_ISEGS)
+        const beat_t *src = fmap_in + L.in_off + ((t.i0 + si) * L.niy + sr + top) * rpb + sp.b0;
+        int i = si, r = sr, q = 0;  // channel, tile row, beat within the row
         CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
     CGAP_LABEL(LI_BURST)
-        for (int k = 0; k < beats; k++) {
+        for (int k = 0; k < sp.beats; k++) {
             CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_IBEATS)
             CGAP_PRAGMA(HLS PIPELINE II=1)
             CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
@@ -304,10 +344,11 @@ CGAP_LABEL(LI_SEG)
         CGAP_LABEL(LI_LANES)
             for (int j = 0; j < CGAP_V; j++) {
                 CGAP_PRAGMA(HLS UNROLL)
-                const int x = q * CGAP_V + j, c = x + L.pl;
-                if (x < L.nix) ibuf[row % CGAP_IB_R][c % CGAP_IB_C][(row / CGAP_IB_R) * cbw + c / CGAP_IB_C] = cgap_act_word(b, j);
+                const int x = (sp.b0 + q) * CGAP_V + j, c = x - left;
+                if (x >= clo && x < chi)
+                    ibuf[row % CGAP_IB_R][c % CGAP_IB_C][(row / CGAP_IB_R) * cbw + c / CGAP_IB_C] = cgap_act_word(b, j);
             }
-            if (++q == rpb) {
+            if (++q == sp.row_span) {
                 q = 0;
                 if (++r == hi - top) {
                     r = lo - top;
@@ -316,23 +357,28 @@ CGAP_LABEL(LI_SEG)
             }
         }
         CGAP_BURST_END(CGAP_PORT_FMAP_RD);
+        if (whole_w || ++sr == hi - top) {
+            sr = lo - top;
+            si++;
+        }
     }
 }
 
-// Residual tile (toy rows of tof channels, at conv-output resolution) into rbuf[f % Pof][x % NB][...]:
-// one burst per channel, or one for the tile when it spans the whole height.
+// Residual tile (toy rows, tox columns of tof channels, at conv-output resolution) into
+// rbuf[f % Pof][x % NB][...] (x within the tile): whole planes, a channel's rows or a row's beats per burst.
 static void cgap_load_residual(const LayerDesc &L, const CgapConvTile &t, const beat_t *fmap_in, cgap_rbuf_t rbuf) {
-    const int rpb = cgap_cdiv(L.nox, CGAP_V), obw = cgap_cdiv(L.nox, CGAP_NB);
-    const bool whole = t.toy == L.noy;
-    const int segments = whole ? 1 : t.tof, beats = (whole ? t.tof : 1) * t.toy * rpb;
+    const int rpb = cgap_cdiv(L.nox, CGAP_V), obw = cgap_cdiv(L.tox, CGAP_NB);
+    const bool whole_w = L.tox >= L.nox;
+    const CgapSpan sp = cgap_span(t.tof, t.toy, t.toy == L.noy, whole_w, rpb, t.x0, t.x0 + t.tox);
+    int sf = 0, sy = 0;  // channel (within the tile) and row the next segment starts at
 CGAP_LABEL(LR_SEG)
-    for (int sg = 0; sg < segments; sg++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_TOF)
-        const beat_t *src = fmap_in + L.res_off + ((t.f0 + sg) * L.noy + t.y0) * rpb;
-        int f = sg, y = 0, q = 0;
+    for (int sg = 0; sg < sp.segments; sg++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_RSEGS)
+        const beat_t *src = fmap_in + L.res_off + ((t.f0 + sf) * L.noy + t.y0 + sy) * rpb + sp.b0;
+        int f = sf, y = sy, q = 0;
         CGAP_BURST_BEGIN(CGAP_LOAD, CGAP_PORT_FMAP_RD);
     CGAP_LABEL(LR_BURST)
-        for (int k = 0; k < beats; k++) {
+        for (int k = 0; k < sp.beats; k++) {
             CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_RBEATS)
             CGAP_PRAGMA(HLS PIPELINE II=1)
             CGAP_COUNT_BEAT(CGAP_LOAD, CGAP_PORT_FMAP_RD);
@@ -341,10 +387,10 @@ CGAP_LABEL(LR_SEG)
         CGAP_LABEL(LR_LANES)
             for (int j = 0; j < CGAP_V; j++) {
                 CGAP_PRAGMA(HLS UNROLL)
-                const int x = q * CGAP_V + j;
-                if (x < L.nox) rbuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] = cgap_act_word(b, j);
+                const int x = (sp.b0 + q) * CGAP_V + j - t.x0;
+                if (x >= 0 && x < t.tox) rbuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] = cgap_act_word(b, j);
             }
-            if (++q == rpb) {
+            if (++q == sp.row_span) {
                 q = 0;
                 if (++y == t.toy) {
                     y = 0;
@@ -353,10 +399,15 @@ CGAP_LABEL(LR_SEG)
             }
         }
         CGAP_BURST_END(CGAP_PORT_FMAP_RD);
+        if (whole_w || ++sy == t.toy) {
+            sy = 0;
+            sf++;
+        }
     }
 }
 
-// Load stage of a conv tile step: weights and biases (first row tile of an output-channel tile), input, residual.
+// Load stage of a conv tile step: weights and biases (when the tile loads them), input, residual (last
+// input-channel tile only: it is added where the sums are requantised).
 static void cgap_conv_load(const LayerDesc L, const CgapConvTile t, const beat_t *fmap_in, const beat_t *wmem,
                            cgap_ibuf_t ibuf, cgap_rbuf_t rbuf, cgap_wbuf_t wbuf, cgap_bbuf_t bbuf) {
     CGAP_PRAGMA(HLS INLINE off)
@@ -366,23 +417,36 @@ static void cgap_conv_load(const LayerDesc L, const CgapConvTile t, const beat_t
         cgap_load_biases(L, t, wmem, bbuf);
     }
     cgap_load_input(L, t, fmap_in, ibuf);
-    if (L.has_res) cgap_load_residual(L, t, fmap_in, rbuf);
+    if (L.has_res && t.last) cgap_load_residual(L, t, fmap_in, rbuf);
 }
 
+#if CGAP_HAS_PSUM
+#define CGAP_PSUM_ARG , cgap_pbuf_t psum
+#define CGAP_PSUM_PASS , psum
+#else
+#define CGAP_PSUM_ARG
+#define CGAP_PSUM_PASS
+#endif
+
 // Compute stage: all Pof x Poy x Pox blocks of the tile in one flattened II=1 loop.  A block takes
-// len = max(steps, Poy*Pox) iterations: the MAC array accumulates for the first `steps` of them while the
-// previous block's held accumulators drain one (py, px) position per iteration through Pof requantisers
-// into obuf; one extra len-free drain of Poy*Pox iterations empties the last block.
+// len = max(steps, Poy*Pox) iterations (steps = tif*kh*kw): the MAC array accumulates for the first `steps` of
+// them while the previous block's held accumulators drain one (py, px) position per iteration through Pof lanes;
+// one extra drain of Poy*Pox iterations empties the last block.  The first input-channel tile starts from the
+// bias, later ones from zero; a drain adds the partial sums of the earlier channel tiles (psum) and either keeps
+// the sum there (more channel tiles to come) or requantises it into obuf (the last).
 static void cgap_conv_compute(const LayerDesc L, int li, const CgapConvTile t, const cgap_ibuf_t ibuf,
-                              const cgap_rbuf_t rbuf, const cgap_wbuf_t wbuf, const cgap_bbuf_t bbuf, cgap_obuf_t obuf) {
+                              const cgap_rbuf_t rbuf, const cgap_wbuf_t wbuf, const cgap_bbuf_t bbuf,
+                              cgap_obuf_t obuf CGAP_PSUM_ARG) {
     CGAP_PRAGMA(HLS INLINE off)
     if (!t.valid) return;
-    const int steps = L.nif * L.kh * L.kw, drain = CGAP_POY * CGAP_POX, len = cgap_max(steps, drain);
+    const int steps = t.tif * L.kh * L.kw, drain = CGAP_POY * CGAP_POX, len = cgap_max(steps, drain);
     const int groups = cgap_cdiv(t.tof, CGAP_POF), yblocks = cgap_cdiv(t.toy, CGAP_POY);
-    const int xblocks = cgap_cdiv(L.nox, CGAP_POX), blocks = groups * yblocks * xblocks;
+    const int xblocks = cgap_cdiv(t.tox, CGAP_POX), blocks = groups * yblocks * xblocks;
     const int tiy = (t.toy - 1) * L.sh + L.kh, top = t.y0 * L.sh - L.pt;
     const int rlo = cgap_max(top, 0) - top, rhi = cgap_min(L.niy, top + tiy) - top;
-    const int cbw = cgap_cdiv(L.nix + L.pl + L.pr, CGAP_IB_C), obw = cgap_cdiv(L.nox, CGAP_NB);
+    const int left = t.x0 * L.sw - L.pl, tix = (t.tox - 1) * L.sw + L.kw;
+    const int clo = cgap_max(left, 0) - left, chi = cgap_min(L.nix, left + tix) - left;
+    const int cbw = cgap_cdiv(L.tix, CGAP_IB_C), obw = cgap_cdiv(L.tox, CGAP_NB);
     acc_t acc[CGAP_POF][CGAP_POY][CGAP_POX], held[CGAP_POF][CGAP_POY][CGAP_POX];
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=acc complete dim=0)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=held complete dim=0)
@@ -395,6 +459,9 @@ CGAP_LABEL(CONV_BLOCKS)
     for (int k = 0; k < blocks * len + drain; k++) {
         CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_CONV_ITERS)
         CGAP_PRAGMA(HLS PIPELINE II=1)
+#if CGAP_HAS_PSUM
+        CGAP_PRAGMA(HLS DEPENDENCE variable=psum type=inter false)
+#endif
         CGAP_COUNT_CYCLE(CGAP_COMPUTE);
         if (b < blocks && s < steps) {
             CGAP_COUNT_ITER(li);
@@ -402,7 +469,7 @@ CGAP_LABEL(CONV_BLOCKS)
             act_t win[CGAP_POY][CGAP_POX];
             CGAP_PRAGMA(HLS ARRAY_PARTITION variable=win complete dim=0)
             cgap_window<CGAP_IB_R, CGAP_IB_C, CGAP_IBUF_DEPTH>(ibuf, row + oy * L.sh + ky, ox * L.sw + kx, L.sh, L.sw,
-                                                              row + rlo, row + rhi, L.pl, L.pl + L.nix, cbw, win);
+                                                              row + rlo, row + rhi, clo, chi, cbw, win);
         CGAP_LABEL(MAC_F)
             for (int pf = 0; pf < CGAP_POF; pf++) {
                 CGAP_PRAGMA(HLS UNROLL)
@@ -413,7 +480,8 @@ CGAP_LABEL(CONV_BLOCKS)
                 CGAP_LABEL(MAC_X)
                     for (int px = 0; px < CGAP_POX; px++) {
                         CGAP_PRAGMA(HLS UNROLL)
-                        const acc_t base = s == 0 ? bbuf[pf][g] : acc[pf][py][px];
+                        const acc_t start = t.first ? acc_t(bbuf[pf][g]) : acc_t(0);
+                        const acc_t base = s == 0 ? start : acc[pf][py][px];
                         acc[pf][py][px] = base + w * win[py][px];
                     }
                 }
@@ -432,10 +500,16 @@ CGAP_LABEL(CONV_BLOCKS)
             for (int pf = 0; pf < CGAP_POF; pf++) {
                 CGAP_PRAGMA(HLS UNROLL)
                 const int addr = (hg * L.toy + y) * obw + x / CGAP_NB;
-                if (hg * CGAP_POF + pf < t.tof && y < t.toy && x < L.nox) {
+                if (hg * CGAP_POF + pf < t.tof && y < t.toy && x < t.tox) {
                     acc_t a = held[pf][dy][dx];
-                    if (L.has_res) a += cgap_align(rbuf[pf][x % CGAP_NB][addr], L.res_shift);
-                    obuf[pf][x % CGAP_NB][addr] = cgap_requant(a, L.out_shift, L.relu != 0, li);
+#if CGAP_HAS_PSUM
+                    if (!t.first) a += psum[pf][x % CGAP_NB][addr];
+                    if (!t.last) psum[pf][x % CGAP_NB][addr] = a;
+#endif
+                    if (t.last) {
+                        if (L.has_res) a += cgap_align(rbuf[pf][x % CGAP_NB][addr], L.res_shift);
+                        obuf[pf][x % CGAP_NB][addr] = cgap_requant(a, L.out_shift, L.relu != 0, li);
+                    }
                 }
             }
             if (++dx == CGAP_POX) {
@@ -466,7 +540,7 @@ CGAP_LABEL(CONV_BLOCKS)
             dy = dx = 0;
             b++;
             ox += CGAP_POX;
-            if (ox >= L.nox) {
+            if (ox >= t.tox) {
                 ox = 0;
                 oy += CGAP_POY;
                 if (oy >= t.toy) {
@@ -478,28 +552,30 @@ CGAP_LABEL(CONV_BLOCKS)
     }
 }
 
-// Store stage: the tile's output rows, one burst per channel (or one for the tile when it spans the whole
-// height).  A beat is V output columns of one row; with a fused kernel == stride pool every beat takes
-// pkh*pkw iterations over the window (V max / sum registers), otherwise one.
+// Store stage (last input-channel tile only): the tile's output rows and columns, whole planes, a channel's rows
+// or a row's beats per burst (cgap_span; a column tile starts on a beat).  A beat is V output columns of one row;
+// with a fused kernel == stride pool every beat takes pkh*pkw iterations over the window (V max / sum
+// registers), otherwise one.
 static void cgap_conv_store(const LayerDesc L, const CgapConvTile t, const cgap_obuf_t obuf, beat_t *fmap_out) {
     CGAP_PRAGMA(HLS INLINE off)
-    if (!t.valid) return;
-    const int rpb = cgap_cdiv(L.oox, CGAP_V), obw = cgap_cdiv(L.nox, CGAP_NB), window = L.pkh * L.pkw;
-    const int orows = t.toy / L.pkh, orow0 = t.y0 / L.pkh;
-    const bool whole = t.toy == L.noy;
-    const int segments = whole ? 1 : t.tof, beats = (whole ? t.tof : 1) * orows * rpb;
+    if (!t.valid || !t.last) return;
+    const int rpb = cgap_cdiv(L.oox, CGAP_V), obw = cgap_cdiv(L.tox, CGAP_NB), window = L.pkh * L.pkw;
+    const int orows = t.toy / L.pkh, orow0 = t.y0 / L.pkh, ox0 = t.x0 / L.pkw;
+    const bool whole_w = L.tox >= L.nox;
+    const CgapSpan sp = cgap_span(t.tof, orows, t.toy == L.noy, whole_w, rpb, ox0, ox0 + t.tox / L.pkw);
+    int sf = 0, sy = 0;  // channel (within the tile) and output row the next segment starts at
 CGAP_LABEL(ST_SEG)
-    for (int sg = 0; sg < segments; sg++) {
-        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_TOF)
-        beat_t *dst = fmap_out + L.out_off + ((t.f0 + sg) * L.ooy + orow0) * rpb;
+    for (int sg = 0; sg < sp.segments; sg++) {
+        CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_OSEGS)
+        beat_t *dst = fmap_out + L.out_off + ((t.f0 + sf) * L.ooy + orow0 + sy) * rpb + sp.b0;
         act_t beat_best[CGAP_V];
         acc_t beat_sum[CGAP_V];
         CGAP_PRAGMA(HLS ARRAY_PARTITION variable=beat_best complete dim=0)
         CGAP_PRAGMA(HLS ARRAY_PARTITION variable=beat_sum complete dim=0)
-        int f = sg, yo = 0, q = 0, wy = 0, wx = 0, w = 0, out = 0;
+        int f = sf, yo = sy, q = 0, wy = 0, wx = 0, w = 0, out = 0;
         CGAP_BURST_BEGIN(CGAP_STORE, CGAP_PORT_FMAP_WR);
     CGAP_LABEL(ST_BURST)
-        for (int k = 0; k < beats * window; k++) {
+        for (int k = 0; k < sp.beats * window; k++) {
             CGAP_PRAGMA(HLS loop_tripcount min=1 max=CGAP_MAX_SITERS)
             CGAP_PRAGMA(HLS PIPELINE II=1)
             const int y = yo * L.pkh + wy, base = ((f / CGAP_POF) * L.toy + y) * obw;
@@ -507,12 +583,13 @@ CGAP_LABEL(ST_SEG)
         CGAP_LABEL(ST_LANES)
             for (int j = 0; j < CGAP_V; j++) {
                 CGAP_PRAGMA(HLS UNROLL)
-                const int xo = q * CGAP_V + j, x = xo * L.pkw + wx;
-                const act_t v = xo < L.oox ? obuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] : act_t(0);
+                const int xo = (sp.b0 + q) * CGAP_V + j, x = (xo - ox0) * L.pkw + wx;
+                const bool ok = xo < L.oox && x < t.tox;
+                const act_t v = ok ? obuf[f % CGAP_POF][x % CGAP_NB][base + x / CGAP_NB] : act_t(0);
                 beat_best[j] = w == 0 || v > beat_best[j] ? v : beat_best[j];
                 beat_sum[j] = (w == 0 ? acc_t(0) : beat_sum[j]) + v;
                 const act_t avg = cgap_div_recip(beat_sum[j], window, L.div_m, L.div_s);
-                cgap_put_act_word(b, j, xo >= L.oox ? act_t(0) : L.pool == CGAP_POOL_AVG ? avg : beat_best[j]);
+                cgap_put_act_word(b, j, !ok ? act_t(0) : L.pool == CGAP_POOL_AVG ? avg : beat_best[j]);
             }
             if (w == window - 1) {
                 CGAP_COUNT_BEAT(CGAP_STORE, CGAP_PORT_FMAP_WR);
@@ -522,7 +599,7 @@ CGAP_LABEL(ST_SEG)
             }
             if (++w == window) {
                 w = 0;
-                if (++q == rpb) {
+                if (++q == sp.row_span) {
                     q = 0;
                     if (++yo == orows) {
                         yo = 0;
@@ -536,6 +613,10 @@ CGAP_LABEL(ST_SEG)
             }
         }
         CGAP_BURST_END(CGAP_PORT_FMAP_WR);
+        if (whole_w || ++sy == orows) {
+            sy = 0;
+            sf++;
+        }
     }
 }
 
@@ -544,15 +625,16 @@ static void cgap_conv_step(const LayerDesc L, int li, const CgapConvTile ld, con
                            const CgapConvTile st, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem,
                            cgap_ibuf_t ld_i, cgap_rbuf_t ld_r, cgap_wbuf_t ld_w, cgap_bbuf_t ld_b, const cgap_ibuf_t cp_i,
                            const cgap_rbuf_t cp_r, const cgap_wbuf_t cp_w, const cgap_bbuf_t cp_b, cgap_obuf_t cp_o,
-                           const cgap_obuf_t st_o) {
+                           const cgap_obuf_t st_o CGAP_PSUM_ARG) {
     CGAP_PRAGMA(HLS INLINE off)
     cgap_conv_load(L, ld, fmap_in, wmem, ld_i, ld_r, ld_w, ld_b);
-    cgap_conv_compute(L, li, cp, cp_i, cp_r, cp_w, cp_b, cp_o);
+    cgap_conv_compute(L, li, cp, cp_i, cp_r, cp_w, cp_b, cp_o CGAP_PSUM_PASS);
     cgap_conv_store(L, st, st_o, fmap_out);
 }
 
-// conv: tiles (f0 outer, y0 inner) through the load / compute / store ping-pong.  Input, residual
-// and output tiles swap with the tile parity; the weight tile with the output-channel tile parity.
+// conv: tiles (f0, y0, x0 outer to inner, input channels innermost) through the load / compute / store
+// ping-pong.  Input, residual and output tiles swap with the tile parity; the weight tile with the parity of the
+// weight loads (CgapConvTile.wk); the partial sums have one copy (only the compute stage touches them).
 static void cgap_conv_layer(const LayerDesc &L, int li, const beat_t *fmap_in, beat_t *fmap_out, const beat_t *wmem) {
     static cgap_ibuf_t ibuf0, ibuf1;
     static cgap_rbuf_t rbuf0, rbuf1;
@@ -575,25 +657,30 @@ static void cgap_conv_layer(const LayerDesc &L, int li, const beat_t *fmap_in, b
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=wbuf1 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=bbuf0 complete dim=1)
     CGAP_PRAGMA(HLS ARRAY_PARTITION variable=bbuf1 complete dim=1)
+#if CGAP_HAS_PSUM
+    static cgap_pbuf_t psum;
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=psum complete dim=1)
+    CGAP_PRAGMA(HLS ARRAY_PARTITION variable=psum complete dim=2)
+#endif
     CGAP_PRAGMA(HLS ALLOCATION function instances=cgap_conv_step limit=1)
-    const int ntiles = cgap_cdiv(L.nof, L.tof) * cgap_cdiv(L.noy, L.toy);
-    CgapConvTile ld = cgap_conv_tile(L, 0, 0, 0), cp = cgap_conv_none(), st = cgap_conv_none();
+    const int ntiles = cgap_cdiv(L.nof, L.tof) * cgap_cdiv(L.noy, L.toy) * cgap_cdiv(L.nox, L.tox) * cgap_cdiv(L.nif, L.tif);
+    CgapConvTile ld = cgap_conv_tile(L, -1, 0, 0, 0, 0), cp = cgap_conv_none(), st = cgap_conv_none();
 CGAP_LABEL(C_STEPS)
     for (int s = 0; s < ntiles + 2; s++) {
         CGAP_PRAGMA(HLS loop_tripcount min=3 max=CGAP_MAX_TILE_STEPS)
-        const bool odd = s & 1, wodd = cp.kf & 1;  // cp computes from the weight copy of its f tile
+        const bool odd = s & 1, wodd = cp.wk & 1;  // cp computes from the weight copy of its weight load
         if (!odd && !wodd)
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf0, rbuf0, wbuf1, bbuf1, ibuf1, rbuf1, wbuf0,
-                           bbuf0, obuf1, obuf0);
+                           bbuf0, obuf1, obuf0 CGAP_PSUM_PASS);
         else if (!odd)
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf0, rbuf0, wbuf0, bbuf0, ibuf1, rbuf1, wbuf1,
-                           bbuf1, obuf1, obuf0);
+                           bbuf1, obuf1, obuf0 CGAP_PSUM_PASS);
         else if (!wodd)
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf1, rbuf1, wbuf1, bbuf1, ibuf0, rbuf0, wbuf0,
-                           bbuf0, obuf0, obuf1);
+                           bbuf0, obuf0, obuf1 CGAP_PSUM_PASS);
         else
             cgap_conv_step(L, li, ld, cp, st, fmap_in, fmap_out, wmem, ibuf1, rbuf1, wbuf0, bbuf0, ibuf0, rbuf0, wbuf1,
-                           bbuf1, obuf0, obuf1);
+                           bbuf1, obuf0, obuf1 CGAP_PSUM_PASS);
         CGAP_COUNT_STEP(li);
         st = cp;
         cp = ld;

@@ -91,3 +91,17 @@ def relu_net(seed: int = 0) -> Network:
     x = b.add("flat", Flatten(), x)
     x = b.linear("fc", x, 5, 3)
     return Network(f"relu_toy{seed}", (2, 7, 7), tuple(b.nodes), x)
+
+
+def wide_net(seed: int = 0) -> Network:
+    """Return a net on a wide, short map (3x8x36) whose rows need column tiles on small buffers: conv + BN + ReLU +
+    fused 2x2 maxpool, a fused residual (1x1 shortcut) with ReLU, a stride-2 conv, GAP and a linear; widths 3, 6,
+    7, 5."""
+    b = _Builder(seed)
+    x = b.add("mp1", MaxPool((2, 2), (2, 2)), b.add("r1", ReLU(), b.bn("bn1", b.conv("c1", INPUT, 3, 6), 6)))
+    sc = b.conv("sc", x, 6, 7, k=1, pad=0)                                                 # 4 x 18
+    y = b.bn("bn2", b.conv("c2", x, 6, 7), 7)                                               # the add fuses here
+    x = b.add("r2", ReLU(), b.add("res", Add(), y, sc))
+    x = b.add("r3", ReLU(), b.conv("c3", x, 7, 5, k=3, stride=2, pad=1))                     # 2 x 9
+    x = b.linear("fc", b.add("flat", Flatten(), b.add("gap", GlobalAvgPool(), x)), 5, 4)
+    return Network(f"wide{seed}", (3, 8, 36), tuple(b.nodes), x)

@@ -60,6 +60,20 @@ def _value(objective, cycles, energy):
     return {"latency": lat, "energy": energy, "edp": lat * energy / 1000}[objective]
 
 
+def test_brute_force_grid_covers_column_and_channel_tiling():
+    """The grid's small buffers make the chooser tile output columns and input channels somewhere (so the
+    optimality tests below cover those tilings), and the large ones leave some designs untiled."""
+    tiled = {"columns": 0, "channels": 0, "whole": 0}
+    for pox, poy, pof, bits, kib in itertools.product(GRID.pox[:2], GRID.poy, GRID.pof, GRID.bits,
+                                                      [(4, 4, 8), (256, 32, 64)]):
+        for lay in schedule(NET, make_hw(DEVICE, pox, poy, pof, bits, kib)):
+            if lay.kind == "conv":
+                tiled["columns"] += lay.x_tile < lay.conv_out[2]
+                tiled["channels"] += lay.split_channels
+                tiled["whole"] += lay.x_tile == lay.conv_out[2] and not lay.split_channels
+    assert all(n > 0 for n in tiled.values()), tiled
+
+
 @pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
 @pytest.mark.parametrize("prune", [True, False])
 def test_best_is_optimal_against_brute_force(brute, objective, prune):

@@ -16,16 +16,21 @@ import pytest
 from cgap.hls import compile_network, export_fpga
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
-from tests.hls_nets import plain_net, relu_net, residual_net
+from tests.hls_nets import plain_net, relu_net, residual_net, wide_net
 
 # Irregular arrays: most layer widths (1, 4, 5, 7, 36; maps 9, 5, 3, 1) are no multiple of them; ODD_16's small
 # buffers force several output-row and output-channel tiles, the last ones partial.
 ODD_16 = dataclasses.replace(PRESETS["tiny-test"], name="odd-16b", pox=3, poy=2, pof=3, input_buffer_kib=1,
                              weight_buffer_kib=1, output_buffer_kib=1)
 ODD_8 = dataclasses.replace(PRESETS["zcu102-8b"], name="odd-8b", pox=4, poy=3, pof=7, input_buffer_kib=1,
-                            weight_buffer_kib=1, output_buffer_kib=1)
+                            weight_buffer_kib=1, output_buffer_kib=6)   # 16-word beats: 7 x 17 output banks
 
-CASES = {"residual-16b": (residual_net, ODD_16), "plain-8b": (plain_net, ODD_8),
+# WIDE_16's 1 KiB buffers make wide_net tile output columns (a fused pool's and a residual's rows in pieces that
+# start on a beat) and input channels (partial sums kept on chip across channel tiles).
+WIDE_16 = dataclasses.replace(PRESETS["tiny-test"], name="wide-16b", pox=3, poy=2, pof=3, input_buffer_kib=1,
+                              weight_buffer_kib=1, output_buffer_kib=1)
+
+CASES = {"residual-16b": (residual_net, ODD_16), "plain-8b": (plain_net, ODD_8), "wide-16b": (wide_net, WIDE_16),
          "residual-8b-zcu102": (residual_net, PRESETS["zcu102-8b"]),
          "relu-16b": (relu_net, dataclasses.replace(ODD_16, name="odd-16b-relu"))}
 CASES_BY_HW = {hw.name: make for make, hw in CASES.values()}
@@ -94,6 +99,16 @@ def test_saturations_equal_golden_and_happen(exported):
     layers = exported[0]["verify"]["layers"]
     assert [r["saturations"] for r in layers] == [r["golden_saturations"] for r in layers]
     assert sum(r["saturations"] for r in layers) > 0
+
+
+def test_wide_net_really_tiles_columns_and_input_channels():
+    make, hw = CASES["wide-16b"]
+    net = make()
+    c = compile_network(net, hw, np.random.default_rng(0).normal(0, 1, (100, *net.input_shape)), "t")
+    conv = [lay for lay in c.layers if lay.kind == "conv"]
+    assert any(lay.x_tile < lay.conv_out[2] and lay.pool for lay in conv)
+    assert any(lay.x_tile < lay.conv_out[2] and lay.split_channels and lay.residual for lay in conv)
+    assert c.program.constants["HAS_PSUM"] == 1
 
 
 def test_odd_array_really_tiles_rows_and_channels():

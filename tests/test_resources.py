@@ -54,7 +54,7 @@ def _hw(pox: int, poy: int, pof: int, bits: int = 16, **kw) -> HwConfig:
 
 def _geometry(**values: int) -> dict[str, int]:
     """Return a conv-only geometry of one-word banks with ``values`` overriding (DIV for a 3x3 average)."""
-    kinds = {"HAS_POOL": 0, "HAS_GAP": 0, "HAS_ADD": 0, "HAS_FLAT": 0}
+    kinds = {"HAS_POOL": 0, "HAS_GAP": 0, "HAS_ADD": 0, "HAS_FLAT": 0, "HAS_PSUM": 0}
     return dict.fromkeys(GEOMETRY_KEYS, 1) | {"DIV_ABITS": 21, "DIV_MBITS": 22} | kinds | values
 
 
@@ -141,6 +141,8 @@ def test_generated_buffers_follow_the_engine_partition_pragmas():
     assert generated_buffers(g, hw) == {
         "input": (48, 50, 16), "weight": (16, 90, 16), "bias": (16, 2, 48), "output": (2 * 8 * 5, 700, 16),
         "residual": (2 * 8 * 5, 1, 16), "planes": (10, 1, 16), "planes_out": (2, 1, 128), "planes_b": (10, 1, 16)}
+    with_psum = generated_buffers(g | {"HAS_PSUM": 1, "PSUM_DEPTH": 700}, hw)
+    assert with_psum["psum"] == (8 * 5, 700, 48)           # one copy of Pof x NB accumulator banks
     r = estimate(hw, DEVICES["xczu9eg"], g)
     # input: 800-bit banks -> LUTRAM ceil(50/64)*ceil(16/3)*4 = 24 LUTs each; weight 1,440 bits -> 1 RAMB18 each;
     # bias 96 bits -> LUTRAM 1*16*4 = 64; output 11,200 bits -> 1 block each (1Kx18 holds 700 words) in each of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 
 from cgap.cli import main
 from cgap_ir import INPUT, Network, Node, ops
+from cgap_ir.fold_bn import fold_bn
 from fpga_model.engine_sim import PIPELINE_DEPTH, simulate, simulate_layer
 from fpga_model.hw import PRESETS, HwConfig, HwConfigError, load_hw
 from fpga_model.report import ENERGY_KEYS, to_csv, to_dict
-from fpga_model.schedule import ScheduleError, compute_iterations, input_rows, schedule
+from fpga_model.schedule import ScheduleError, choose_tiles, compute_iterations, fuse, input_rows, schedule
 from fpga_model.testnets import lenet5, resnet_cifar, vgg
 
 NETS = [resnet_cifar(20), resnet_cifar(20, widths=(5, 11, 23)), vgg("vgg11", 0.125), lenet5()]
@@ -187,10 +189,17 @@ def test_doubling_bandwidth_never_slows_a_layer(spec, hw, port):
 
 # --------------------------------------------------------------------------------------------- errors
 
-def test_buffers_too_small_name_layer_and_key():
-    hw = HwConfig(name="mini", pox=2, poy=2, pof=4, input_buffer_kib=1, weight_buffer_kib=1, output_buffer_kib=1)
-    with pytest.raises(ScheduleError, match=r"layer 'bn\d+'.*raise buffers\.\w+_kib"):  # BN folded: its name
-        simulate(resnet_cifar(20), hw)
+def test_buffers_too_small_name_layer_key_and_the_budget_that_works():
+    hw = HwConfig(name="mini", pox=8, poy=8, pof=64, input_buffer_kib=1, weight_buffer_kib=1, output_buffer_kib=1)
+    with pytest.raises(ScheduleError, match=r"layer 'bn\d+'.*smallest tile.*set buffers\.\w+_kib >= \d+") as err:
+        simulate(resnet_cifar(20), hw)  # BN folded: the layer keeps the BN's name
+    message = str(err.value)
+    wants = {f"{k}_buffer_kib": int(v) for k, v in re.findall(r"buffers\.(\w+)_kib >= (\d+)", message)}
+    name = re.search(r"layer '(\w+)'", message).group(1)
+    layer = next(lay for lay in fuse(fold_bn(resnet_cifar(20))) if lay.name == name)
+    with pytest.raises(ScheduleError):
+        choose_tiles(layer, dataclasses.replace(hw, **{k: v - 1 for k, v in wants.items()}))
+    assert choose_tiles(layer, dataclasses.replace(hw, **wants)).toy >= 1   # the budget named is enough
 
 
 @pytest.mark.parametrize("text, needle", [

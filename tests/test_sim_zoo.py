@@ -18,8 +18,9 @@ def test_zoo_resnet20_costs_like_the_torch_free_builder(preset):
     ours = simulate(resnet_cifar(20), hw).layers
     def costs(layers):
         """The builders order a residual block's shortcut and second conv differently, so the Add is fused into
-        a different conv (that conv also reads the residual): compare what does not depend on that."""
-        return sorted((r.kind, r.macs, r.tiles, r.compute_cycles, r.dram_write_bytes) for r in layers)
+        a different conv (that conv also reads the residual, which changes its tiling on small buffers): compare
+        what does not depend on that."""
+        return sorted((r.kind, r.macs, r.dram_write_bytes) for r in layers)
 
     assert len(zoo) == len(ours) == 23 and costs(zoo) == costs(ours)
     assert sum(r.macs for r in zoo) > 0

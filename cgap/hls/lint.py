@@ -17,7 +17,9 @@ recursion           a function that reaches itself through calls
 float               a float / double (or half) declaration, literal or expression
 =================== ===================================================================================
 
-Arrays declared inside an II=1 region are private to one iteration and never raise ``variable-rmw``.  The
+Arrays declared inside an II=1 region are private to one iteration and never raise ``variable-rmw``, nor do arrays
+under ``#pragma HLS DEPENDENCE variable=X type=inter false`` (the code asserts each iteration touches its own
+address; the engine's partial sums are read and written once per block position).  The
 lint sees only what the source says: loops Vitis would flatten or arrays it would partition by itself are
 judged as written.
 """
@@ -260,6 +262,8 @@ def _hazards(fw: Firmware, accesses: list[_Access], where: str) -> list[Raw]:
         roots.setdefault(access.root, []).append(access)
     for root, group in roots.items():
         writes = [a for a in group if a.mode != "read"]
+        if root in fw.independent:
+            continue
         if not writes or all(a.mode == "write" for a in group):
             continue
         dims = fw.complete_dims(root)

@@ -157,6 +157,7 @@ class Firmware:
             elif cursor.kind.name == "VAR_DECL":
                 self.decls[key_of(cursor)] = (cursor, None)
         self.partitions: dict[Key, frozenset[int]] = {}
+        self.independent: set[Key] = set()   # arrays under a DEPENDENCE inter false pragma
         for pragma in pragmas:
             self._place(pragma)
 
@@ -232,6 +233,19 @@ class Firmware:
             owner.pragmas.append(pragma)
         if pragma.directive in ("array_partition", "array_reshape"):
             self._add_partition(pragma, start)
+        if pragma.directive == "dependence":
+            self._add_independence(pragma)
+
+    def _add_independence(self, pragma: Pragma) -> None:
+        """Record an array a ``DEPENDENCE variable=X inter false`` pragma declares free of loop-carried
+        dependences (the writer asserts no iteration reads what another writes)."""
+        name = pragma.option("variable")
+        inter = "inter" in pragma.flags or pragma.option("type") == ("inter",)
+        independent = "false" in pragma.flags or pragma.option("dependent") == ("false",)
+        if name and len(name) == 1 and inter and independent:
+            decl = self._declaration(name[0], pragma)
+            if decl is not None:
+                self.independent.add(decl)
 
     def _add_partition(self, pragma: Pragma, block_start: int) -> None:
         complete = "complete" in pragma.flags or pragma.option("type") == ("complete",)

@@ -16,6 +16,7 @@ from cgap.fixed_point import reciprocal
 from cgap_ir import INPUT
 from cgap_ir.errors import CgapError
 from fpga_model import dram, layout
+from fpga_model.cost import conv_tiles, conv_transfers
 from fpga_model.engine_program import EngineProgram
 from fpga_model.engine_sim import PIPELINE_DEPTH
 from fpga_model.geometry import buffer_geometry, compiled_kinds, divider_bits, fixed_divisor
@@ -31,7 +32,7 @@ POOL_CODES: dict[str | None, int] = {None: 0, "max": 1, "avg": 2}
 LAYER_FIELDS: tuple[str, ...] = (
     "kind", "relu", "pool", "count_pad", "has_res", "in_off", "out_off", "res_off", "w_off", "b_off",
     "nif", "niy", "nix", "nof", "noy", "nox", "ooy", "oox", "kh", "kw", "sh", "sw", "pt", "pl", "pb", "pr",
-    "pkh", "pkw", "toy", "tof", "in_shift", "res_shift", "out_shift", "div_m", "div_s",
+    "pkh", "pkw", "toy", "tof", "tox", "tif", "tix", "in_shift", "res_shift", "out_shift", "div_m", "div_s",
 )
 """Fields of the C ``LayerDesc`` struct, in order (the struct is rendered from this tuple)."""
 
@@ -142,30 +143,43 @@ def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],
         nif=nif, niy=niy, nix=nix, nof=nof, noy=noy, nox=nox, ooy=layer.out_shape[1], oox=layer.out_shape[2],
         kh=layer.kernel[0], kw=layer.kernel[1], sh=layer.stride[0], sw=layer.stride[1],
         pt=layer.pads[0], pl=layer.pads[1], pb=layer.pads[2], pr=layer.pads[3], pkh=pkh, pkw=pkw,
-        toy=layer.toy, tof=layer.tof, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift,
+        toy=layer.toy, tof=layer.tof, tox=layer.x_tile, tif=layer.i_tile, tix=layer.tix, in_shift=lq.in_shift, res_shift=lq.res_shift, out_shift=lq.out_shift,
         div_m=div_m, div_s=div_s)
+
+
+_CONV_TRIPCOUNTS = ("MAX_GROUPS", "MAX_WBEATS", "MAX_BBEATS", "MAX_ISEGS", "MAX_IBEATS", "MAX_RSEGS", "MAX_RBEATS",
+                    "MAX_OSEGS", "MAX_SITERS", "MAX_CONV_ITERS", "MAX_TILE_STEPS")
+
+
+def _conv_tripcounts(layer: EngineLayer, hw: HwConfig) -> dict[str, int]:
+    """Return the LOOP_TRIPCOUNT maxima of one conv layer's loops over its tiles (the cost model's transfers)."""
+    t = conv_tiles(layer)
+    x = conv_transfers(layer, hw)
+    drain = hw.poy * hw.pox
+    blocks = -(-t.tf // hw.pof) * -(-t.ty // hw.poy) * -(-t.tx // hw.pox)
+    steps = t.ti * layer.kernel[0] * layer.kernel[1]
+    window = layer.pool_kernel[0] * layer.pool_kernel[1]
+    split = layer.split_channels
+    top = lambda a: int(a.max()) if a.size else 1  # noqa: E731
+    return {"MAX_GROUPS": top(-(-t.tf // hw.pof)) if split else 1, "MAX_WBEATS": top(x["weights"][0]),
+            "MAX_BBEATS": top(x["biases"][0]), "MAX_ISEGS": top(x["input"][1]), "MAX_IBEATS": top(x["input"][0]),
+            "MAX_RSEGS": top(x["residual"][1]) if layer.residual else 1,
+            "MAX_RBEATS": top(x["residual"][0]) if layer.residual else 1,
+            "MAX_OSEGS": top(x["output"][1]), "MAX_SITERS": top(x["output"][0]) * window,
+            "MAX_CONV_ITERS": top(blocks * np.maximum(steps, drain) + drain), "MAX_TILE_STEPS": len(t.tf) + 2}
 
 
 def _tripcounts(layers: list[EngineLayer], rows: list[dict[str, int]], hw: HwConfig) -> dict[str, int]:
     """Return the LOOP_TRIPCOUNT bounds of the engine's variable loops, maxima over the layer table (>= 1)."""
     pairs = list(zip(layers, rows, strict=True))
-    conv = [(lay, r) for lay, r in pairs if lay.kind == "conv"]
     flat = [r for lay, r in pairs if lay.kind != "conv"]
-    vw = layout.weight_lanes(hw)
     rpb = lambda w: layout.row_beats(w, hw)  # noqa: E731
-    groups = lambda r: math.ceil(r["tof"] / hw.pof)  # noqa: E731
-    steps = lambda r: r["nif"] * r["kh"] * r["kw"]  # noqa: E731
-    blocks = lambda r: groups(r) * math.ceil(r["toy"] / hw.poy) * math.ceil(r["nox"] / hw.pox)  # noqa: E731
-    drain = hw.poy * hw.pox
-    c = {
-        "MAX_TOF": [r["tof"] for r in rows], "MAX_CH": [r["nif"] for _, r in conv],
-        "MAX_WBEATS": [groups(r) * layout.weight_group_words(steps(r), hw) // vw for _, r in conv],
-        "MAX_BBEATS": [groups(r) * layout.bias_group_words(hw) // vw for _, r in conv],
-        "MAX_IBEATS": [r["nif"] * min(lay.tiy, r["niy"]) * rpb(r["nix"]) for lay, r in conv],
-        "MAX_RBEATS": [r["tof"] * r["toy"] * rpb(r["nox"]) for _, r in conv if r["has_res"]],
-        "MAX_CONV_ITERS": [blocks(r) * max(steps(r), drain) + drain for _, r in conv],
-        "MAX_SITERS": [r["tof"] * r["toy"] // r["pkh"] * rpb(r["oox"]) * r["pkh"] * r["pkw"] for _, r in conv],
-        "MAX_TILE_STEPS": [len(tiles(r["nof"], r["tof"])) * len(tiles(r["noy"], r["toy"])) + 2 for _, r in conv],
+    c: dict[str, list[int]] = {key: [] for key in _CONV_TRIPCOUNTS}
+    for lay in layers:
+        if lay.kind == "conv":
+            for key, value in _conv_tripcounts(lay, hw).items():
+                c.setdefault(key, []).append(value)
+    c |= {
         "MAX_FTILE_STEPS": [len(tiles(r["nof"], r["tof"])) + 2 for r in flat],
         "MAX_WIN": [r["kh"] * r["kw"] for r in flat],
         "MAX_EITERS": [r["tof"] * max(r["ooy"] * rpb(r["oox"]) * r["kh"] * r["kw"], r["niy"] * rpb(r["nix"]))

@@ -55,7 +55,7 @@ def _cell(field: str, value: int) -> str:
 def _row_context(program: Program) -> list[dict]:
     return [{"index": i, "name": lay.name, "kind": lay.kind, "cells": [_cell(f, row[f]) for f in LAYER_FIELDS],
              "in_shape": "×".join(map(str, lay.in_shape)), "out_shape": "×".join(map(str, lay.out_shape)),
-             "tiles": f"({lay.toy}, {lay.tof})"}
+             "tiles": f"({lay.toy}, {lay.tof}, {lay.x_tile}, {lay.i_tile})"}
             for i, (lay, row) in enumerate(zip(program.layers, program.rows, strict=True))]
 
 
