@@ -253,7 +253,8 @@ COMPRESS_ABOVE_TILES = 256
 tile by tile)."""
 
 
-def fast_layer_cycles(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH) -> tuple[int, int]:
+def fast_layer_cycles(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PIPELINE_DEPTH,
+                      compress_above: int = COMPRESS_ABOVE_TILES) -> tuple[int, int]:
     """Return (cycles, DRAM beats) of a tiled layer: exactly :func:`layer_cycles` and the beats of
     :func:`tile_costs`, computed per distinct (f, y) tile block rather than per tile.
 
@@ -264,7 +265,7 @@ def fast_layer_cycles(layer: EngineLayer, hw: HwConfig, pipeline_depth: int = PI
     """
     sizes = _tile_sizes(layer) if layer.kind == "conv" else []
     blocks = len(sizes[2]) * len(sizes[3]) if sizes else 1
-    if not sizes or blocks < 2 or math.prod(len(s) for s in sizes) <= COMPRESS_ABOVE_TILES:
+    if not sizes or blocks < 2 or math.prod(len(s) for s in sizes) <= compress_above:
         t = tile_costs(layer, hw, pipeline_depth)
         return pingpong_cycles(t, hw), int((t.weight_beats + t.act_read_beats + t.write_beats).sum())
     sequence, reps = _block_classes(layer)

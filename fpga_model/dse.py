@@ -296,16 +296,27 @@ def _layer_costs(ctx: _Context, u: int, hw: HwConfig, ranks: np.ndarray,
     return out
 
 
+def storage_bits(device: Device) -> int:
+    """Return the most bits the device can hold on chip in any form the resource model counts: every RAM block,
+    every LUT as 64-bit LUTRAM and every flip-flop.  Buffer splits over this cannot fit (the DSE skips them)."""
+    block = 20 * 1024 if device.bram_kind == "M20K" else 18 * 1024
+    return device.bram * block + device.lut * 64 + device.ff
+
+
 def _chosen(ctx: _Context, hw: HwConfig) -> list[tuple[list[Tiling], np.ndarray]]:
     """Return per distinct layer (its candidate tilings, the index ``choose_tiles`` takes at each buffer triple,
-    ``_NONE`` where none fits): the chooser's own :class:`~fpga_model.schedule.TilingTable`."""
+    ``_NONE`` where none fits or the buffers exceed :func:`storage_bits`): the chooser's own
+    :class:`~fpga_model.schedule.TilingTable`."""
     sizes = ctx.grid.buffer_sizes()
+    storable = storage_bits(ctx.device)
+    triples = [(i, w, o) for i, w, o in itertools.product(*(range(len(s)) for s in sizes))
+               if (sizes[0][i] + sizes[1][w] + sizes[2][o]) * 8192 <= storable]
     out = []
     for u in range(len(ctx.tables.layers)):
         table = ctx.tables.table(u, hw)
         before = len(table.keys)
         ranks = np.full([len(s) for s in sizes], _NONE, dtype=np.int64)
-        for i, w, o in itertools.product(*(range(len(s)) for s in sizes)):
+        for i, w, o in triples:
             best = table.choose((sizes[0][i] * 1024, sizes[1][w] * 1024, sizes[2][o] * 1024))
             if best is not None:
                 ranks[i, w, o] = best

@@ -13,23 +13,26 @@ Engine layer kinds (``EngineLayer.kind``):
 ``gap``   Global average pool.
 ``add``   A residual add that could not be fused into a conv's store, with optional ReLU.
 
-Loop nest of a ``conv`` layer (Tox = Nox, Tif = Nif)::
+Loop nest of a ``conv`` layer::
 
-    for f0 in range(0, Nof, Tof):                 # output-channel tiles (weights loaded once per f0)
+    for f0 in range(0, Nof, Tof):                 # output-channel tiles
       for y0 in range(0, Noy, Toy):               # output-row tiles (input rows Tiy = (Toy-1)*S + Nky)
-        load input tile, [residual tile]
-        for block (of, oy, ox) in Pof x Poy x Pox blocks of the tile:    # one flattened II=1 loop:
-          for s in range(max(steps, Poy*Pox)):    #   steps = Nif*Nky*Nkx MAC steps of this block
-            if s < steps: Pox*Poy*Pof MACs        #   and, at the same time, one (py, px) position of the
-            if s < Poy*Pox: write out block-1     #   previous block through Pof requantisers
-        write out the last block (Poy*Pox)
-        store output tile (+ fused pool: pkh*pkw cycles a beat)
+        for x0 in range(0, Nox, Tox):             # output-column tiles (Tox = Nox, or a multiple of V*pkw)
+          for i0 in range(0, Nif, Tif):           # input-channel tiles (partial sums stay on chip)
+            load weights [f0, i0] (once per f0 when Tif = Nif), input tile of channels i0.., [residual tile]
+            for block (of, oy, ox) in Pof x Poy x Pox blocks of the tile:    # one flattened II=1 loop:
+              for s in range(max(steps, Poy*Pox)):    #   steps = Tif*Nky*Nkx MAC steps of this block
+                if s < steps: Pox*Poy*Pof MACs        #   and, at the same time, one (py, px) position of the
+                if s < Poy*Pox: write out block-1     #   previous block: + psum, then kept (not the last i0)
+            write out the last block (Poy*Pox)        #   or requantised (the last)
+            last i0: store output tile (+ fused pool: pkh*pkw cycles a beat)
 
-Loads and stores are ping-ponged: the (f0, y0) tiles are visited in this order, and tile step s
+Loads and stores are ping-ponged: the (f0, y0, x0, i0) tiles are visited in this order, and tile step s
 loads tile s, computes tile s-1 and stores tile s-2.  DRAM beats moved per tile (:mod:`fpga_model.layout`
 pads rows, weight steps and bias groups to whole beats): the weights and biases of the tile's Pof groups
-(first row tile of each f0 only), the input rows of ``input_rows`` (padding made on chip) for all Nif
-channels, the residual rows and the (pooled) output rows.  pool/gap/add layers tile output channels only:
+(first (y0, x0) tile of each f0 when Tif = Nif, else every tile), the input rows of ``input_rows`` and columns of
+``input_cols`` (padding made on chip) for the tile's channels, and on the last input-channel tile the residual
+rows and the (pooled) output rows.  pool/gap/add layers tile output channels only:
 per tile they read the whole input planes of their channels (both operands for add) and write the output
 planes.  The cycles of every stage are :mod:`fpga_model.cost`'s; the tile chooser picks the tiling of fewest
 cycles that fits the buffers.
@@ -291,14 +294,14 @@ def tiling_of(layer: EngineLayer) -> Tiling:
 def tile_candidates(total: int, step: int, multiple_of: int = 1) -> list[int]:
     """Return the tile sizes tried for a dimension of ``total``, ascending: for each tile count n, the smallest
     multiple of ``step`` and ``multiple_of`` (e.g. a fused pool's kernel) that covers ``total`` in n tiles (the
-    balanced tiles; a larger tile of the same count only costs buffer), for every count while the tiles hold at
-    most 8 steps and for the counts of :data:`MAX_TILE_COUNTS` beyond; ``total`` itself is always tried."""
+    balanced tiles; a larger tile of the same count only costs buffer), for the counts of :data:`MAX_TILE_COUNTS`
+    and the one- and two-step tiles (the smallest buffers); ``total`` itself is always tried."""
     unit = math.lcm(step, multiple_of)
     sizes = {total}
     for n in range(1, -(-total // unit) + 1):
         balanced = -(-total // n)
         size = min(total, -(-balanced // unit) * unit)
-        if size <= 8 * unit or n in MAX_TILE_COUNTS:
+        if size <= 2 * unit or n in MAX_TILE_COUNTS:
             sizes.add(size)
     return sorted(sizes)
 
@@ -327,11 +330,11 @@ def candidate_tilings(layer: EngineLayer, hw: HwConfig) -> list[Tiling]:
 
     conv: Toy from :func:`tile_candidates` over multiples of Poy (and of a fused pool's height), Tof over
     multiples of Pof, Tox from :func:`_column_tiles`, Tif from :func:`_channel_tiles`; pool / gap / add:
-    whole planes, Tof over multiples of Pof.
+    whole planes, Tof any channel count (the element-wise unit's lanes run along a row, not across channels).
     """
     if layer.kind != "conv":
         c, oh, ow = layer.out_shape
-        return [(oh, tof, ow, c) for tof in tile_candidates(c, hw.pof)]
+        return [(oh, tof, ow, c) for tof in tile_candidates(c, 1)]
     nof, noy, _ = layer.conv_out
     toys = tile_candidates(noy, hw.poy, layer.pool_kernel[0])
     tofs = tile_candidates(nof, hw.pof)
@@ -341,10 +344,10 @@ def candidate_tilings(layer: EngineLayer, hw: HwConfig) -> list[Tiling]:
 
 def smallest_tiling(layer: EngineLayer, hw: HwConfig) -> Tiling:
     """Return the tiling of the smallest buffers: one block of Poy rows, Pof channels, the smallest column tile and
-    one input channel (pool / gap / add: Pof whole planes)."""
+    one input channel (pool / gap / add: one whole plane)."""
     if layer.kind != "conv":
         c, oh, ow = layer.out_shape
-        return (oh, min(hw.pof, c), ow, c)
+        return (oh, 1, ow, c)
     nof, noy, _ = layer.conv_out
     return (tile_candidates(noy, hw.poy, layer.pool_kernel[0])[0], min(hw.pof, nof), _column_tiles(layer, hw)[0], 1)
 

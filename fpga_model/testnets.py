@@ -7,6 +7,10 @@ same builders express pruned networks.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from cgap_ir import INPUT, Network, Node, ops
 
 
@@ -92,3 +96,49 @@ def lenet5(c1: int = 6, c2: int = 16, f1: int = 120, f2: int = 84, num_classes: 
     x = b.add(ops.ReLU(), b.add(ops.Linear(f1, f2), x, prefix="fc"), prefix="relu")
     x = b.add(ops.Linear(f2, num_classes), x, prefix="fc")
     return Network("lenet5", tuple(input_shape), tuple(b.nodes), x)
+
+
+def vgg_imagenet(name: str = "vgg16", input_shape: tuple[int, int, int] = (3, 224, 224),
+                 num_classes: int = 1000) -> Network:
+    """Return an ImageNet VGG (torchvision layout without BN: conv-ReLU, 2×2 max pools, three linear layers
+    4096-4096-classes on the flattened last map) at ``input_shape``; no weights."""
+    b = _Builder()
+    x, cin, side = INPUT, input_shape[0], input_shape[1]
+    for item in VGG_CONFIGS[name]:
+        if item == "M":
+            x = b.add(ops.MaxPool((2, 2), (2, 2)), x, prefix="pool")
+            side //= 2
+            continue
+        conv = ops.Conv2d(cin, int(item), (3, 3), pads=(1, 1, 1, 1))
+        x = b.add(ops.ReLU(), b.add(conv, x, prefix="conv"), prefix="relu")
+        cin = int(item)
+    x = b.add(ops.Flatten(), x, prefix="flat")
+    for fin, fout in ((cin * side * side, 4096), (4096, 4096)):
+        x = b.add(ops.ReLU(), b.add(ops.Linear(fin, fout), x, prefix="fc"), prefix="relu")
+    x = b.add(ops.Linear(4096, num_classes), x, prefix="fc")
+    return Network(f"{name}-imagenet", tuple(input_shape), tuple(b.nodes), x)
+
+
+def at_input(net: Network, input_shape: tuple[int, int, int], seed: int = 0) -> Network:
+    """Return ``net`` rebuilt for ``input_shape``: every node kept, an average pool that covered its whole input
+    map (a global pool written as AvgPool) resized to the new map, and each Linear whose input size changed
+    (after a Flatten) given that size, with fresh weights (He-normal, ``seed``) when the original had any.
+
+    The ImageNet graphs in the onnx wheel fix 224×224; rebuilt at 3×64×64 they keep their architecture and
+    become small enough to C-simulate."""
+    rng = np.random.default_rng(seed)
+    old = net.shapes
+    nodes: list[Node] = []
+    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(input_shape)}
+    for node in net.nodes:
+        op = node.op
+        ins = [shapes[s] for s in node.inputs]
+        if isinstance(op, ops.AvgPool) and op.kernel == tuple(old[node.inputs[0]][1:]) and not any(op.pads):
+            op = dataclasses.replace(op, kernel=tuple(ins[0][1:]), stride=tuple(ins[0][1:]))
+        elif isinstance(op, ops.Linear) and ins[0] != (op.in_features,):
+            fin = int(np.prod(ins[0]))
+            weight = None if op.weight is None else rng.normal(0, np.sqrt(2.0 / fin), (op.out_features, fin))
+            op = dataclasses.replace(op, in_features=fin, weight=weight)
+        nodes.append(Node(node.name, op, node.inputs))
+        shapes[node.name] = tuple(op.infer_shape(ins))
+    return Network(f"{net.name}@{'x'.join(map(str, input_shape))}", tuple(input_shape), tuple(nodes), net.output)

@@ -11,7 +11,10 @@ import pytest
 
 from cgap.export.onnx_export import to_onnx
 from cgap.hls import export_fpga
+from cgap.model_source import network_for_arch
+from cgap.models import REGISTRY, build
 from cgap_ir.from_onnx import from_onnx
+from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
 from tests.conftest import SHAPES, irregular_model
 
@@ -48,3 +51,46 @@ def test_zoo_csim_bit_exact(arch, preset, tmp_path):
 @pytest.mark.parametrize("arch,preset", ALL)
 def test_zoo_csim_bit_exact_all(arch, preset, tmp_path):
     _check(arch, preset, tmp_path)
+
+
+# ---------------------------------------------------------------------------- full width on real buffers
+
+FULL_SHAPE = (3, 32, 32)
+FULL_FAST = [("vgg11", "pynq-z2-16b")]     # failed "smallest tile needs 72 KiB of weight buffer" before Tif tiling
+FULL_ALL = [(arch, preset) for arch in sorted(REGISTRY) for preset in ("zcu102-16b", "pynq-z2-16b")
+            if (arch, preset) not in FULL_FAST]
+
+
+@pytest.mark.parametrize("preset", ["zcu102-16b", "pynq-z2-16b"])
+def test_every_zoo_model_at_full_width_simulates(preset):
+    hw = PRESETS[preset]
+    for arch in sorted(REGISTRY):
+        net = network_for_arch(arch, FULL_SHAPE, 10, 1.0)
+        report = simulate(net, hw)
+        assert sum(r.macs for r in report.layers) == net.total_macs() > 0, arch
+
+
+def _full_width_net(arch: str):
+    model = build(arch, FULL_SHAPE)
+    with tempfile.TemporaryDirectory(prefix="cgap-zoo-") as tmp:
+        return from_onnx(to_onnx(model, FULL_SHAPE, Path(tmp) / "m.onnx"), name=arch)
+
+
+def _check_full(arch: str, preset: str, tmp_path: Path) -> None:
+    net = _full_width_net(arch)
+    calib = np.random.default_rng(0).normal(0, 1, (8, *net.input_shape))
+    report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:1], opt="-O1",
+                         min_calib=len(calib))["verify"]
+    assert report["bit_exact"] is True and report["lint_findings"] == 0, report["lint"]
+    assert report["iterations_match"] and report["dram_bytes_match"] and report["cycles_match"]
+
+
+@pytest.mark.parametrize("arch,preset", FULL_FAST)
+def test_zoo_full_width_csim_bit_exact(arch, preset, tmp_path):
+    _check_full(arch, preset, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,preset", FULL_ALL)
+def test_zoo_full_width_csim_bit_exact_all(arch, preset, tmp_path):
+    _check_full(arch, preset, tmp_path)

@@ -13,10 +13,21 @@ from hypothesis import strategies as st
 from cgap.cli import main
 from cgap_ir import INPUT, Network, Node, ops
 from cgap_ir.fold_bn import fold_bn
+from fpga_model.cost import fast_layer_cycles, pingpong_cycles, tile_costs
 from fpga_model.engine_sim import PIPELINE_DEPTH, simulate, simulate_layer
 from fpga_model.hw import PRESETS, HwConfig, HwConfigError, load_hw
+from fpga_model.loopnest import EngineLayer
 from fpga_model.report import ENERGY_KEYS, to_csv, to_dict
-from fpga_model.schedule import ScheduleError, choose_tiles, compute_iterations, fuse, input_rows, schedule
+from fpga_model.schedule import (
+    ScheduleError,
+    candidate_tilings,
+    choose_tiles,
+    compute_iterations,
+    fuse,
+    input_rows,
+    schedule,
+    with_tiling,
+)
 from fpga_model.testnets import lenet5, resnet_cifar, vgg
 
 NETS = [resnet_cifar(20), resnet_cifar(20, widths=(5, 11, 23)), vgg("vgg11", 0.125), lenet5()]
@@ -263,3 +274,22 @@ def test_unfusable_relus_become_one_by_one_max_pools_with_relu():
             ("pool", "max", (1, 1), (1, 1), (0, 0, 0, 0), True), lay
     assert layers["c1"].nodes == ("c1",) and not layers["c1"].relu     # c1 also feeds the residual add
     assert layers["c2"].residual == "c1" and layers["c2"].input == "pre_relu"
+
+
+# ------------------------------------------------------------------------------- the compressed cycle sum
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nif=st.integers(1, 40), nof=st.integers(1, 40), side=st.integers(3, 40), k=st.sampled_from([1, 3]),
+       stride=st.sampled_from([1, 2]), residual=st.booleans(), pick=st.integers(0, 10_000),
+       preset=st.sampled_from(["tiny-test", "pynq-z2-16b", "zcu102-8b"]))
+def test_block_compressed_cycles_equal_the_per_tile_sum(nif, nof, side, k, stride, residual, pick, preset):
+    hw = dataclasses.replace(PRESETS[preset], input_buffer_kib=1024, weight_buffer_kib=1024, output_buffer_kib=1024)
+    out = (side + 2 * (k // 2) - k) // stride + 1
+    layer = EngineLayer(name="c", kind="conv", nodes=("c",), input="input", output="c", residual="r" if residual else None,
+                        in_shape=(nif, side, side), conv_out=(nof, out, out), out_shape=(nof, out, out), kernel=(k, k),
+                        stride=(stride, stride), pads=(k // 2,) * 4, relu=True)
+    tilings = candidate_tilings(layer, hw)
+    tiled = with_tiling(layer, tilings[pick % len(tilings)])
+    t = tile_costs(tiled, hw)
+    assert fast_layer_cycles(tiled, hw, compress_above=0) == (  # every layer of >= 2 tiles a block: compressed
+        pingpong_cycles(t, hw), int((t.weight_beats + t.act_read_beats + t.write_beats).sum()))

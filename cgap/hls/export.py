@@ -140,12 +140,13 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
 def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, name: str,
                 verify_images: np.ndarray | None = None, labels: np.ndarray | None = None,
                 float_logits: np.ndarray | None = None, opt: str = "-O2",
-                ranges: dict[str, float] | None = None) -> dict:
+                ranges: dict[str, float] | None = None, min_calib: int = MIN_CALIB_IMAGES) -> dict:
     """Write the HLS project ``out_dir/name`` for ``net`` on ``hw``; with ``verify_images`` also run
     ``make csim``, lint the firmware (:mod:`cgap.hls.lint`) and write ``verify.json``.
 
     ``ranges`` are calibration ranges already computed on ``calib`` (e.g. by onnxruntime, see
-    :mod:`cgap.passes.calibrate_ort`); without them the numpy executor computes them.
+    :mod:`cgap.passes.calibrate_ort`); without them the numpy executor computes them.  ``min_calib`` lowers the
+    calibration-size floor (large networks checked for arithmetic, not accuracy).
     Returns a summary dict (project path, layer count, sizes, export seconds, and the verify report
     under ``"verify"`` when verification ran).  Bad input raises :class:`CgapError` before anything is written.
     """
@@ -153,7 +154,7 @@ def export_fpga(net: Network, hw: HwConfig, out_dir: Path, calib: np.ndarray, na
     if verify_images is not None and (np.ndim(verify_images) != 4 or len(verify_images) == 0
                                       or np.shape(verify_images)[1:] != tuple(net.input_shape)):
         raise CgapError(f"verify images have shape {np.shape(verify_images)}, need (N>0, {', '.join(map(str, net.input_shape))})")
-    c = compile_network(net, hw, calib, name, ranges=ranges)
+    c = compile_network(net, hw, calib, name, min_calib, ranges=ranges)
     plan = render(c.program, c.engine)
     if verify_images is not None:
         xq, yq, golden = golden_outputs(c, verify_images)
