@@ -19,6 +19,7 @@ from onnx import numpy_helper
 
 from cgap_ir import affine_fold, ops
 from cgap_ir.errors import CgapError
+from cgap_ir.model_format import detect_format, mismatch_message
 from cgap_ir.network import INPUT, Network, Node
 
 MIN_OPSET = 9
@@ -570,6 +571,8 @@ def _load(model: onnx.ModelProto | str | Path) -> tuple[onnx.ModelProto, str]:
     path = Path(model)
     if not path.is_file():
         raise OnnxImportError(f"{path}: no such ONNX file")
+    if detect_format(path) == "checkpoint":
+        raise OnnxImportError(mismatch_message(path, "the ONNX importer", ("onnx",), "checkpoint"))
     try:
         return onnx.load(str(path)), path.stem
     except Exception as exc:  # protobuf raises DecodeError and friends
