@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="calibration images, an N x C x H x W float array (an ONNX model's only real-data source; "
                            "without it an ONNX model is calibrated on labelled synthetic images). --verify also "
                            "runs on its first --images images")
-    fpga.add_argument("--dataset", help="dataset for calibration/verification (default: the checkpoint's)")
+    fpga.add_argument("--dataset", help="dataset for calibration/verification (default: the checkpoint's; for an "
+                                        "ONNX model, one whose images have the model's input shape)")
     fpga.add_argument("--data-dir", help="dataset folder")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return p
@@ -139,16 +140,23 @@ def checkpoint_inputs(args: argparse.Namespace) -> FpgaInputs:
 
 
 def onnx_model_inputs(args: argparse.Namespace) -> FpgaInputs:
-    """Return the inputs of an ONNX model (no torch): --calib-data or synthetic images, onnxruntime's outputs."""
+    """Return the inputs of an ONNX model: --calib-data, a --dataset (its test split verifies, with labels) or
+    synthetic images, and onnxruntime's outputs (torch only for --dataset)."""
     from cgap.passes.calibrate_ort import ort_ranges
     from cgap_ir.from_onnx import from_onnx
 
     net = from_onnx(args.model, name=Path(args.model).stem)
-    cal = onnx_inputs.calibration(args.calib_data, net.input_shape, args.calib_images, "cgap-export")
+    labels = None
+    if args.dataset and not args.calib_data:
+        data = onnx_inputs.dataset_images(args.dataset, args.data_dir, net.input_shape, args.calib_images, args.images)
+        cal, images, labels = data.calibration, data.test_images, data.test_labels
+    else:
+        cal = onnx_inputs.calibration(args.calib_data, net.input_shape, args.calib_images, "cgap-export")
+        images = cal.images[: args.images]
     ranges = ort_ranges(args.model, net, cal.images)
-    images = cal.images[: args.images] if args.verify else None
+    images, labels = (images, labels) if args.verify else (None, None)
     logits = onnx_inputs.onnxruntime_reference(args.model, net, images) if args.verify else None
-    return FpgaInputs(net, cal.images, cal.source, ranges, images, None, logits)
+    return FpgaInputs(net, cal.images, cal.source, ranges, images, labels, logits)
 
 
 def export_fpga_cli(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """What `cgap-export MODEL.onnx --target fpga` needs besides the network: calibration images and float references.
 
 A foreign ONNX model carries no dataset, so calibration images come from ``--calib-data FILE.npy`` (an
-N×C×H×W float array, normalised as the model expects) or, only when that is not given, from a clearly labelled
-synthetic fallback (standard normal, seed 0) with a warning.  The float reference of ``--verify`` is onnxruntime
+N×C×H×W float array, normalised as the model expects), from a named ``--dataset`` whose images have the model's
+shape, or, only when neither is given, from a clearly labelled synthetic fallback (standard normal, seed 0) with a
+warning.  The float reference of ``--verify`` is onnxruntime
 on the ONNX file itself, at the tensor the engine outputs (the logits before a final Softmax).
 """
 
@@ -54,6 +55,31 @@ def calibration(calib_data: str | None, input_shape: tuple[int, ...], count: int
           "chosen on them may not suit real inputs (pass --calib-data FILE.npy, N x C x H x W)", file=sys.stderr)
     images = np.random.default_rng(0).standard_normal((count, *input_shape)).astype(np.float32)
     return Calibration(images, f"{SYNTHETIC_LABEL}, {count} images")
+
+
+@dataclass(frozen=True)
+class DatasetImages:
+    """A named dataset's calibration images (training split) and labelled test images, as float32 arrays."""
+
+    calibration: Calibration
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def dataset_images(name: str, data_dir: str | None, input_shape: tuple[int, ...], count: int,
+                   test_count: int) -> DatasetImages:
+    """Return ``count`` training images and ``test_count`` labelled test images of dataset ``name`` (normalised by
+    its training split's mean and std); raise CgapError when its images are not the model's input shape."""
+    from cgap.data import load_dataset
+
+    splits = load_dataset(name, data_dir)
+    train = splits.train[0][:count].numpy()
+    if tuple(train.shape[1:]) != tuple(input_shape):
+        got, want = ("x".join(map(str, s)) for s in (train.shape[1:], input_shape))
+        raise CgapError(f"--dataset {name}: its images are {got}, the model takes {want}")
+    source = f"dataset {name} ({len(train)} training images, normalised by the training split's mean and std)"
+    return DatasetImages(Calibration(np.ascontiguousarray(train, np.float32), source),
+                         splits.test[0][:test_count].numpy(), splits.test[1][:test_count].numpy())
 
 
 def logits_node(net: Network) -> str:

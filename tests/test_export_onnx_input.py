@@ -162,3 +162,22 @@ def test_checkpoint_export_takes_calib_data_too(ckpt, tmp_path, capsys):
     code = export_main([str(ckpt), "--target", "fpga", "--calib-data", str(tmp_path / "c.npy"),
                         "--out", str(tmp_path / "proj")])
     assert code == 0 and _summary(capsys)["calibration"] == f"--calib-data {tmp_path / 'c.npy'} (100 images)"
+
+
+def test_foreign_onnx_calibrated_and_verified_on_a_named_dataset(tmp_path, capsys):
+    """digits is 1x8x8: a non-zoo net for that shape, verified on labelled test images (accuracy reported)."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                 torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    path = _torch_onnx(module, (1, 8, 8), tmp_path / "digits_net.onnx")
+    code = export_main([str(path), "--target", "fpga", "--dataset", "digits", "--verify", "--images", "5",
+                        "--out", str(tmp_path / "proj")])
+    summary = _summary(capsys)
+    assert code == 0 and summary["calibration"].startswith("dataset digits (200 training images")
+    assert summary["verify"]["bit_exact"] is True and "fixed_accuracy" in summary["verify"]
+
+
+def test_a_dataset_of_another_shape_is_refused(foreign_onnx, tmp_path, capsys):
+    code = export_main([str(foreign_onnx), "--target", "fpga", "--dataset", "digits", "--out", str(tmp_path / "p")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == ["cgap-export: error: --dataset digits: its images are 1x8x8, the model takes 2x8x8"]
