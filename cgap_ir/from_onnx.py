@@ -550,6 +550,7 @@ CONST_OPS: dict[str, Callable[[_State, onnx.NodeProto, dict], np.ndarray]] = {
     "Concat": lambda st, n, a: np.concatenate([np.atleast_1d(st.consts[t]) for t in n.input], axis=int(a["axis"])),
     "Cast": lambda st, n, a: st.consts[n.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
     "Identity": lambda st, n, a: st.consts[n.input[0]],
+    "Transpose": lambda st, n, a: np.transpose(st.consts[n.input[0]], a.get("perm")),
     "Reshape": lambda st, n, a: st.consts[n.input[0]].reshape([int(v) for v in st.consts[n.input[1]]]),
     **dict.fromkeys(_BINARY, _fold_binary),
 }

@@ -181,3 +181,23 @@ def test_a_dataset_of_another_shape_is_refused(foreign_onnx, tmp_path, capsys):
     code = export_main([str(foreign_onnx), "--target", "fpga", "--dataset", "digits", "--out", str(tmp_path / "p")])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and lines == ["cgap-export: error: --dataset digits: its images are 1x8x8, the model takes 2x8x8"]
+
+
+class _Padded(torch.nn.Module):
+    """torch.nn.functional.pad before a conv exports as an ONNX Pad node, which lowering folds into the conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head = torch.nn.Conv2d(2, 4, 3), torch.nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(torch.nn.functional.pad(x, (1, 1, 2, 0))))
+        return self.head(torch.flatten(y, 1))
+
+
+def test_a_pad_node_before_a_conv_exports_bit_exact(tmp_path, capsys):
+    path = _torch_onnx(_Padded(), (2, 8, 8), tmp_path / "padded.onnx")
+    assert "Pad" in [n.op.kind for n in from_onnx(path).nodes]
+    code = export_main([str(path), "--target", "fpga", "--verify", "--images", "4", "--out", str(tmp_path / "proj")])
+    summary = _summary(capsys)
+    assert code == 0 and summary["verify"]["bit_exact"] is True and summary["verify"]["top1_agreement"] == 1.0
