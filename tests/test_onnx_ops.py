@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from cgap_ir import executor
@@ -222,3 +223,42 @@ def test_concat_on_spatial_axis_is_refused():
     nodes = [helper.make_node("Concat", ["x", "x"], ["y"], axis=2, name="hcat")]
     with pytest.raises(OnnxImportError, match=r"'hcat' \(Concat\): only Concat along the channel axis"):
         from_onnx(_model(nodes, []))
+
+
+class _InvertedResidual(torch.nn.Module):
+    """A MobileNetV2 block (1x1 expand, ReLU6, depthwise 3x3, ReLU6, 1x1 project, residual), then a LeakyReLU
+    branch concatenated with an average pool that excludes padding, and a scaled output: what torch users write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expand = torch.nn.Sequential(torch.nn.Conv2d(4, 12, 1, bias=False), torch.nn.BatchNorm2d(12),
+                                          torch.nn.ReLU6())
+        self.depthwise = torch.nn.Sequential(torch.nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False),
+                                             torch.nn.BatchNorm2d(12), torch.nn.ReLU6())
+        self.project = torch.nn.Sequential(torch.nn.Conv2d(12, 4, 1, bias=False), torch.nn.BatchNorm2d(4))
+        self.side = torch.nn.Conv2d(4, 3, 3, padding=1)
+        self.pool = torch.nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x + self.project(self.depthwise(self.expand(x)))
+        y = torch.cat([torch.nn.functional.leaky_relu(self.side(y), 0.1), self.pool(y)], dim=1)
+        return y * 0.5
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_torch_mobilenet_style_block_imports_and_matches_onnxruntime(opset, tmp_path):
+    torch.manual_seed(0)
+    module = _InvertedResidual().eval()
+    with torch.no_grad():
+        for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.3, 0.3)
+            bn.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "mb.onnx"
+    torch.onnx.export(module, torch.zeros(1, 4, 6, 6), str(path), dynamo=False, opset_version=opset,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}})
+    model = onnx.load(str(path))
+    kinds = _check(model)
+    assert kinds.count("Clip") == 2 and "LeakyReLU" in kinds and "Concat" in kinds
+    assert kinds[-1] == "Affine"  # the scale after a Concat has no producer to fold into
+    net = from_onnx(model)
+    assert [n.op.groups for n in net.nodes if n.op.kind == "Conv2d"] == [1, 12, 1, 1]
