@@ -10,6 +10,7 @@ from cgap_ir.ops import (
     AvgPool,
     BatchNorm,
     ChannelShuffle,
+    ChannelSlice,
     Clip,
     Concat,
     Conv2d,
@@ -27,6 +28,6 @@ from cgap_ir.ops import (
 
 __all__ = [
     "INPUT", "IrError", "LayerInfo", "Network", "Node", "OP_TYPES", "VARIADIC", "Add", "Affine", "AvgPool",
-    "BatchNorm", "ChannelShuffle", "Clip", "Concat", "Conv2d", "Flatten", "GlobalAvgPool", "LRN", "LeakyReLU",
+    "BatchNorm", "ChannelShuffle", "ChannelSlice", "Clip", "Concat", "Conv2d", "Flatten", "GlobalAvgPool", "LRN", "LeakyReLU",
     "Linear", "MaxPool", "Op", "Pad", "ReLU", "Shape", "Softmax",
 ]

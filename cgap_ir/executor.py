@@ -147,6 +147,7 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Softmax": lambda op, x: softmax(x),
     "Concat": lambda op, *xs: concat(*xs),
     "ChannelShuffle": lambda op, x: channel_shuffle(x, op),
+    "ChannelSlice": lambda op, x: x[:, op.start:op.stop],
     "Affine": lambda op, x: affine(x, op),
     "LRN": lambda op, x: lrn(x, op),
     "Clip": lambda op, x: clip(x, op),

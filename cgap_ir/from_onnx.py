@@ -45,8 +45,9 @@ class _State:
     graph_outputs: set[str] = field(default_factory=set)
     absorbed: set[str] = field(default_factory=set)  # first outputs of nodes converted as part of a pattern
 
-    def emit(self, onnx_node: onnx.NodeProto, op: ops.Op, inputs: list[str]) -> None:
-        name = _unique(_clean_name(onnx_node), self.used_names)
+    def emit(self, onnx_node: onnx.NodeProto, op: ops.Op, inputs: list[str], output: int = 0) -> None:
+        """Append an IR node computing ONNX output ``output`` of ``onnx_node`` (0 unless the node has several)."""
+        name = _unique(_clean_name(onnx_node) + (f"_{output}" if output else ""), self.used_names)
         srcs = tuple(self.source[t] for t in inputs)
         in_shapes = [self.shape[t] for t in inputs]
         try:
@@ -54,9 +55,8 @@ class _State:
         except CgapError as exc:
             raise OnnxImportError(f"node {onnx_node.name!r} ({onnx_node.op_type}): {exc}") from None
         self.nodes.append(Node(name, op, srcs))
-        self.source[onnx_node.output[0]] = name
-        self.tensor_of[name] = onnx_node.output[0]
-        self.shape[onnx_node.output[0]] = tuple(out_shape)
+        tensor = onnx_node.output[output]
+        self.source[tensor], self.tensor_of[name], self.shape[tensor] = name, tensor, tuple(out_shape)
 
     def alias(self, onnx_node: onnx.NodeProto, tensor: str) -> None:
         self.source[onnx_node.output[0]] = self.source[tensor]
@@ -331,7 +331,7 @@ def _channel_shuffle(st: _State, node: onnx.NodeProto, target: list[int]) -> Non
     matches = (c > 0 and groups > 0 and target[1:] == [groups, c // groups, h, w] and c % groups == 0
                and transpose is not None and list(_attrs(transpose).get("perm", [])) == [0, 2, 1, 3, 4]
                and back is not None and back.input[1] in st.consts
-               and [int(v) for v in st.consts[back.input[1]].reshape(-1)][1:] == [c, h, w])
+               and [int(v) for v in st.consts[back.input[1]].reshape(-1)][1:] in ([c, h, w], [-1, h, w]))
     if not matches:
         raise _fail(node, f"a 5-D Reshape (target {target}) is only supported as a channel shuffle: {SHUFFLE_PATTERN}")
     st.emit(node, ops.ChannelShuffle(groups), [node.input[0]])
@@ -356,6 +356,44 @@ def _concat(st: _State, node: onnx.NodeProto) -> None:
         st.alias(node, inputs[0])
     else:
         st.emit(node, ops.Concat(), inputs)
+
+
+def _split(st: _State, node: onnx.NodeProto) -> None:
+    """Split along channels (sizes from the ``split`` attribute before opset 13, the input after, else equal)."""
+    a = _attrs(node)
+    shape = st.shape[node.input[0]]
+    if int(a.get("axis", 0)) % (len(shape) + 1) != 1:
+        raise _fail(node, f"only Split along the channel axis 1 is supported, got axis {a.get('axis', 0)}")
+    sizes = a.get("split") if "split" in a else _optional_const(st, node, 1, "split")
+    count = len(node.output)
+    if sizes is None:
+        if shape[0] % count:
+            raise _fail(node, f"{shape[0]} channels do not split into {count} equal parts")
+        sizes = [shape[0] // count] * count
+    start = 0
+    for index, size in enumerate(int(v) for v in np.asarray(sizes).reshape(-1)):
+        if node.output[index]:
+            st.emit(node, ops.ChannelSlice(start, start + size), [node.input[0]], output=index)
+        start += size
+
+
+def _slice(st: _State, node: onnx.NodeProto) -> None:
+    """Slice of a computed tensor along channels only, step 1 (opset >= 10 inputs; opset 9 attributes)."""
+    a = _attrs(node)
+    if "starts" in a:
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes", [0]), [1]
+    else:
+        starts, ends = (_const(st, node, i, what).reshape(-1).tolist() for i, what in ((1, "starts"), (2, "ends")))
+        axes = _optional_const(st, node, 3, "axes")
+        steps = _optional_const(st, node, 4, "steps")
+        axes = list(range(len(starts))) if axes is None else axes.reshape(-1).tolist()
+        steps = [1] if steps is None else steps.reshape(-1).tolist()
+    shape = st.shape[node.input[0]]
+    if len(starts) != 1 or int(axes[0]) % (len(shape) + 1) != 1 or list(steps) != [1]:
+        raise _fail(node, f"only a step-1 Slice along the channel axis 1 is supported, got axes {list(axes)}, "
+                          f"steps {list(steps)}")
+    start, stop, _ = slice(int(starts[0]), int(ends[0])).indices(shape[0])
+    st.emit(node, ops.ChannelSlice(start, stop), [node.input[0]])
 
 
 def _lrn(st: _State, node: onnx.NodeProto) -> None:
@@ -458,6 +496,8 @@ LAYER_OPS: dict[str, Callable[[_State, onnx.NodeProto], None]] = {
     "Mul": _constant_affine,
     "Div": _constant_affine,
     "Concat": _concat,
+    "Split": _split,
+    "Slice": _slice,
     "LRN": _lrn,
     "Clip": _clip,
     "LeakyRelu": lambda st, node: st.emit(node, ops.LeakyReLU(float(_attrs(node).get("alpha", 0.01))), [node.input[0]]),

@@ -277,6 +277,21 @@ class Concat(Op):
 
 
 @dataclass(frozen=True)
+class ChannelSlice(Op):
+    """Channels ``start`` .. ``stop - 1`` of a tensor (one output of an ONNX Split, or a channel Slice)."""
+
+    kind: ClassVar[str] = "ChannelSlice"
+    start: int
+    stop: int
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        if not shape or not 0 <= self.start < self.stop <= shape[0]:
+            raise IrShapeError(f"ChannelSlice [{self.start}, {self.stop}) is not a non-empty range of shape {shape}")
+        return (self.stop - self.start, *shape[1:])
+
+
+@dataclass(frozen=True)
 class ChannelShuffle(Op):
     """ShuffleNet's channel shuffle: view C as (groups, C/groups), transpose, flatten.
 
@@ -386,5 +401,5 @@ class Pad(Op):
 OP_TYPES: dict[str, type[Op]] = {
     cls.kind: cls
     for cls in (Conv2d, BatchNorm, ReLU, MaxPool, AvgPool, GlobalAvgPool, Add, Flatten, Linear, Softmax, Concat,
-                ChannelShuffle, Affine, LRN, Clip, LeakyReLU, Pad)
+                ChannelSlice, ChannelShuffle, Affine, LRN, Clip, LeakyReLU, Pad)
 }

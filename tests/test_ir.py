@@ -174,3 +174,14 @@ def test_concat_needs_matching_maps_and_some_input():
                 "cat")
     with pytest.raises(IrError, match=r"node 'cat' \(Concat\): needs at least 1 inputs, has 0"):
         Network("bad", (2, 4, 4), (Node("cat", Concat(), ()),), "cat")
+
+
+def test_channel_slice_shapes_round_trip_and_range_errors():
+    from cgap_ir import ChannelSlice
+
+    net = Network("s", (5, 3, 3), (Node("sl", ChannelSlice(1, 4), (INPUT,)),), "sl")
+    assert net.output_shape == (3, 3, 3) and serialize.from_json(serialize.to_json(net)) == net
+    x = RNG.normal(size=(2, 5, 3, 3))
+    np.testing.assert_array_equal(executor.run(net, x), x[:, 1:4])
+    with pytest.raises(IrError, match=r"node 'sl' \(ChannelSlice\): ChannelSlice \[3, 7\) is not a non-empty range"):
+        Network("s", (5, 3, 3), (Node("sl", ChannelSlice(3, 7), (INPUT,)),), "sl")

@@ -262,3 +262,37 @@ def test_torch_mobilenet_style_block_imports_and_matches_onnxruntime(opset, tmp_
     assert kinds[-1] == "Affine"  # the scale after a Concat has no producer to fold into
     net = from_onnx(model)
     assert [n.op.groups for n in net.nodes if n.op.kind == "Conv2d"] == [1, 12, 1, 1]
+
+
+class _ShuffleV2Unit(torch.nn.Module):
+    """A ShuffleNetV2 unit: chunk (ONNX Split), a branch with a depthwise conv, Concat, and the channel shuffle
+    written as view / transpose / view with sizes read from the tensor (Shape-Gather constants) and a -1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1), torch.nn.ReLU(),
+                                          torch.nn.Conv2d(4, 4, 3, padding=1, groups=4), torch.nn.Conv2d(4, 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        left, right = x.chunk(2, dim=1)
+        y = torch.cat([left, self.branch(right)], dim=1)
+        b, c, h, w = y.size()
+        y = y.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+        return y[:, 2:7]
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_torch_shufflenet_v2_unit_imports_and_matches_onnxruntime(opset, tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "shuffle.onnx"
+    torch.onnx.export(_ShuffleV2Unit().eval(), torch.zeros(1, 8, 5, 5), str(path), dynamo=False, opset_version=opset,
+                      input_names=["x"], output_names=["y"])
+    kinds = _check(onnx.load(str(path)))
+    assert kinds.count("ChannelSlice") == 3 and "ChannelShuffle" in kinds and "Concat" in kinds
+
+
+def test_slice_with_a_step_or_on_another_axis_is_refused():
+    inits = [_init(k, np.array(v, np.int64)) for k, v in (("s", [0]), ("e", [4]), ("a", [2]), ("st", [2]))]
+    model = _model([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"], name="rows")], inits)
+    with pytest.raises(OnnxImportError, match=r"'rows' \(Slice\): only a step-1 Slice along the channel axis"):
+        from_onnx(model)
