@@ -673,7 +673,7 @@ def from_onnx(model: onnx.ModelProto | str | Path, name: str | None = None) -> N
     input_name, input_shape = _input_shape(proto.graph, st.consts)
     st.source[input_name], st.shape[input_name] = INPUT, input_shape
     for node in proto.graph.node:
-        for tensor in node.input:
+        for tensor in node.input if node.op_type != "Shape" else ():  # Shape reads no values
             st.readers.setdefault(tensor, []).append(node)
     st.graph_outputs = {o.name for o in proto.graph.output}
     for node in _toposort(proto.graph, set(st.consts) | {input_name}):
