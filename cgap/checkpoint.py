@@ -30,6 +30,7 @@ import cgap
 from cgap.atomic import atomic_path
 from cgap.models import ZooModel, build
 from cgap_ir.errors import CgapError
+from cgap_ir.model_format import detect_format, mismatch_message
 
 FORMAT = "cgap-checkpoint"
 FORMAT_VERSION = 1
@@ -77,9 +78,8 @@ def read_checkpoint_dict(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    if _is_onnx_model(path):
-        raise CheckpointError(f"{path}: this is an ONNX model, not a cgap checkpoint (a .pt written by `cgap train`); "
-                              "ONNX models are read by cgap sim, cgap inspect and cgap dse")
+    if detect_format(path) == "onnx":
+        raise CheckpointError(mismatch_message(path, "this command", ("checkpoint",), "onnx"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing them
@@ -95,20 +95,6 @@ def read_checkpoint_dict(path: str | Path) -> dict[str, Any]:
                               f"{type(exc).__name__})") from None
     _check_header(path, doc)
     return doc
-
-
-def _is_onnx_model(path: Path) -> bool:
-    """Return whether ``path`` (not a zip, as every torch checkpoint is) parses as an ONNX model with a graph."""
-    if zipfile.is_zipfile(path):
-        return False
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    try:
-        model = onnx.load_model(str(path), load_external_data=False)
-    except (DecodeError, ValueError, OSError, RuntimeError):
-        return False
-    return len(model.graph.node) > 0
 
 
 def _offending_global(message: str) -> str | None:

@@ -1,4 +1,5 @@
-"""`cgap-export`: a checkpoint to ONNX, an HLS project for the cgap accelerator, or an hls4ml project."""
+"""`cgap-export`: a checkpoint to ONNX, an HLS project for the cgap accelerator (also from an ONNX model), or an
+hls4ml project."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from cgap import onnx_inputs
 from cgap.atomic import refuse_non_empty
 from cgap.cli import run_guarded
 from cgap_ir.errors import CgapError
+from cgap_ir.model_format import ModelFormat, require_format
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cgap_ir import Network
 
 TARGETS = ("onnx", "fpga", "hls4ml")
 SATURATION_WARN = 0.01
@@ -21,8 +31,9 @@ SATURATION_WARN = 0.01
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``cgap-export`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="cgap-export", description="Export a cgap checkpoint: ONNX, or an HLS project for the cgap accelerator.")
-    p.add_argument("model", help="model.pt checkpoint")
+        prog="cgap-export", description="Export a cgap checkpoint (to ONNX, an HLS project for the cgap accelerator or "
+                                        "an hls4ml project) or an ONNX model (to an HLS project: --target fpga).")
+    p.add_argument("model", help="model.pt checkpoint (every target) or .onnx model (--target fpga)")
     p.add_argument("--target", choices=TARGETS, default="onnx", help="what to produce (default onnx)")
     p.add_argument("--out", help="output directory (default generated/<model name>; for hls4ml the folder that "
                                  "receives <model name>-hls4ml/, default generated)")
@@ -35,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     fpga.add_argument("--images", type=int, default=100, help="test images for --verify (default 100)")
     fpga.add_argument("--calib-images", type=int, default=200,
                       help="training images that choose the binary points (default 200, at least 100)")
-    fpga.add_argument("--dataset", help="dataset for calibration/verification (default: the checkpoint's)")
+    fpga.add_argument("--calib-data", metavar="FILE.npy",
+                      help="calibration images, an N x C x H x W float array (an ONNX model's only real-data source; "
+                           "without it an ONNX model is calibrated on labelled synthetic images). --verify also "
+                           "runs on its first --images images")
+    fpga.add_argument("--dataset", help="dataset for calibration/verification (default: the checkpoint's; for an "
+                                        "ONNX model, one whose images have the model's input shape)")
     fpga.add_argument("--data-dir", help="dataset folder")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return p
@@ -81,22 +97,36 @@ def calibration_data(ckpt, args: argparse.Namespace):  # noqa: ANN001, ANN201 - 
     return load_dataset(name, args.data_dir, normalisation=norm)
 
 
-def export_fpga_cli(args: argparse.Namespace) -> int:
-    """Write the HLS project (and with --verify run C-sim); print a JSON summary; exit 1 if not bit-exact."""
+@dataclass(frozen=True)
+class FpgaInputs:
+    """What `--target fpga` exports: the network, calibration images (+ where they came from) and ranges, and for
+    --verify the images, their labels (None when unknown) and the float reference outputs."""
+
+    net: Network
+    calib: np.ndarray
+    calibration: str
+    ranges: dict[str, float]
+    images: np.ndarray | None
+    labels: np.ndarray | None
+    logits: np.ndarray | None
+
+
+def checkpoint_inputs(args: argparse.Namespace) -> FpgaInputs:
+    """Return the inputs of a checkpoint: its dataset's images (or --calib-data) and PyTorch's logits."""
     import torch
 
     from cgap.checkpoint import load_checkpoint
     from cgap.frontend import network_from_checkpoint
-    from cgap.hls.export import export_fpga
     from cgap.passes.calibrate_ort import ort_ranges
-    from fpga_model.hw import load_hw
 
-    hw = load_hw(args.hw)
-    out = _default_out(args)
-    refuse_non_empty(out, args.force)   # before the slow work; export_fpga replaces the folder atomically
     ckpt = load_checkpoint(args.model)
-    splits = calibration_data(ckpt, args)
-    calib = splits.train[0][: args.calib_images].numpy()
+    splits = calibration_data(ckpt, args) if args.verify or not args.calib_data else None
+    if args.calib_data:
+        cal = onnx_inputs.calibration(args.calib_data, ckpt.model.input_shape, args.calib_images, "cgap-export")
+        calib, source = cal.images, cal.source
+    else:
+        calib = splits.train[0][: args.calib_images].numpy()
+        source = f"dataset {args.dataset or ckpt.meta['dataset']['name']} ({len(calib)} training images)"
     with tempfile.TemporaryDirectory(prefix="cgap-") as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         net = network_from_checkpoint(ckpt, Path(args.model).stem, onnx_path)
@@ -106,10 +136,43 @@ def export_fpga_cli(args: argparse.Namespace) -> int:
         images, labels = splits.test[0][: args.images].numpy(), splits.test[1][: args.images].numpy()
         with torch.no_grad():
             logits = ckpt.model(torch.from_numpy(images)).numpy()
-    summary = export_fpga(net, hw, out.parent, calib, out.name, verify_images=images, labels=labels,
-                          float_logits=logits, ranges=ranges)
+    return FpgaInputs(net, calib, source, ranges, images, labels, logits)
+
+
+def onnx_model_inputs(args: argparse.Namespace) -> FpgaInputs:
+    """Return the inputs of an ONNX model: --calib-data, a --dataset (its test split verifies, with labels) or
+    synthetic images, and onnxruntime's outputs (torch only for --dataset)."""
+    from cgap.passes.calibrate_ort import ort_ranges
+    from cgap_ir.from_onnx import from_onnx
+
+    net = from_onnx(args.model, name=Path(args.model).stem)
+    labels = None
+    if args.dataset and not args.calib_data:
+        data = onnx_inputs.dataset_images(args.dataset, args.data_dir, net.input_shape, args.calib_images, args.images)
+        cal, images, labels = data.calibration, data.test_images, data.test_labels
+    else:
+        cal = onnx_inputs.calibration(args.calib_data, net.input_shape, args.calib_images, "cgap-export")
+        images = cal.images[: args.images]
+    ranges = ort_ranges(args.model, net, cal.images)
+    images, labels = (images, labels) if args.verify else (None, None)
+    logits = onnx_inputs.onnxruntime_reference(args.model, net, images) if args.verify else None
+    return FpgaInputs(net, cal.images, cal.source, ranges, images, labels, logits)
+
+
+def export_fpga_cli(args: argparse.Namespace) -> int:
+    """Write the HLS project (and with --verify run C-sim); print a JSON summary; exit 1 if not bit-exact."""
+    from cgap.hls.export import export_fpga
+    from fpga_model.hw import load_hw
     from fpga_model.resource_lines import resource_check
 
+    hw = load_hw(args.hw)
+    out = _default_out(args)
+    refuse_non_empty(out, args.force)   # before the slow work; export_fpga replaces the folder atomically
+    is_onnx = args.model_format == "onnx" or (args.model_format is None and Path(args.model).suffix == ".onnx")
+    inputs = onnx_model_inputs(args) if is_onnx else checkpoint_inputs(args)
+    summary = export_fpga(inputs.net, hw, out.parent, inputs.calib, out.name, verify_images=inputs.images,
+                          labels=inputs.labels, float_logits=inputs.logits, ranges=inputs.ranges)
+    summary["calibration"] = inputs.calibration
     print(json.dumps({k: v for k, v in summary.items() if k != "verify"} | _verify_brief(summary)))
     project_line, project_fits = resource_check(hw, summary["buffers"])
     print(project_line)
@@ -156,8 +219,8 @@ def _verify_brief(summary: dict) -> dict:
     v = summary.get("verify")
     if not v:
         return {}
-    keys = ("bit_exact", "images", "top1_agreement", "float_accuracy", "fixed_accuracy", "iterations_match",
-            "lint_findings")
+    keys = ("bit_exact", "images", "top1_agreement", "float_max_abs_diff", "float_accuracy", "fixed_accuracy",
+            "iterations_match", "lint_findings")
     return {"verify": {k: v[k] for k in keys if k in v}}
 
 
@@ -183,6 +246,9 @@ def export_hls4ml_cli(args: argparse.Namespace) -> int:
 
 
 EXPORTERS = {"onnx": export_onnx, "fpga": export_fpga_cli, "hls4ml": export_hls4ml_cli}
+ACCEPTS: dict[str, tuple[ModelFormat, ...]] = {"onnx": ("checkpoint",), "fpga": ("checkpoint", "onnx"),
+                                               "hls4ml": ("checkpoint",)}
+"""The model formats each target takes (any other is refused in one line naming both)."""
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -190,6 +256,7 @@ def _export(args: argparse.Namespace) -> int:
     for flag in ("check_images", "images", "calib_images"):
         if getattr(args, flag) < 1:
             raise CgapError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    args.model_format = require_format(args.model, f"`cgap-export --target {args.target}`", ACCEPTS[args.target])
     return EXPORTERS[args.target](args)
 
 

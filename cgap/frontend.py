@@ -8,18 +8,20 @@ from pathlib import Path
 from cgap_ir import Network
 from cgap_ir.errors import CgapError
 from cgap_ir.from_onnx import from_onnx
+from cgap_ir.model_format import detect_format
 
 
 def load_network(path: str | Path) -> Network:
-    """Return the IR of a cgap checkpoint (``.pt``) or an ONNX file (``.onnx``).
+    """Return the IR of a cgap checkpoint (``.pt``) or an ONNX file (``.onnx``), told apart by content.
 
     A checkpoint goes through the same ONNX export users get, so every back end sees one path.
     ``Network.meta`` carries the checkpoint's arch, widths and metadata where there are any.
     """
     path = Path(path)
-    if path.suffix == ".onnx":
+    found = detect_format(path)   # the content decides; the suffix only when the content is unreadable
+    if found == "onnx" or (found is None and path.suffix == ".onnx"):
         return from_onnx(path)
-    if path.suffix not in (".pt", ".pth"):
+    if found is None and path.suffix not in (".pt", ".pth"):
         raise CgapError(f"{path}: expected a cgap checkpoint (.pt) or an ONNX model (.onnx)")
     from cgap.requirements import require
 

@@ -1,6 +1,6 @@
 """Lowering: an IR network -> the engine program, once (``fpga_model.engine_program``).
 
-``lower(net, hw)`` folds BN, fuses the nodes into engine layers and chooses every layer's tiles for ``hw``
+``lower(net, hw)`` folds zero Pad nodes and BN (:func:`engine_network`), fuses the nodes into engine layers and chooses every layer's tiles for ``hw``
 (fewest simulated cycles under the buffer budget); conv/linear layers carry their folded float weights.
 ``quantize(program, net, calib)`` calibrates the folded network on images (or takes ranges computed
 elsewhere, e.g. by onnxruntime) and returns the quantised program (``quantize_program``, a pure
@@ -17,6 +17,7 @@ import numpy as np
 from cgap.passes.quantize import QuantError, calibrate, quantize_program
 from cgap_ir import Network
 from cgap_ir.fold_bn import fold_bn
+from cgap_ir.fold_pad import fold_pad
 from fpga_model.engine_program import EngineProgram, ProgramLayer
 from fpga_model.hw import HwConfig
 from fpga_model.loopnest import EngineLayer
@@ -47,9 +48,15 @@ def _float_weights(net: Network, layer: EngineLayer) -> tuple[np.ndarray | None,
     return weight, bias
 
 
+def engine_network(net: Network) -> Network:
+    """Return ``net`` as the engine is fused from: zero Pad nodes folded into their readers, BN into its producer."""
+    return fold_bn(fold_pad(net))
+
+
 def lower_network(net: Network, hw: HwConfig, name: str | None = None) -> Lowered:
-    """Return ``net`` BN-folded and its float :class:`EngineProgram` on ``hw`` (fused and tiled, once)."""
-    folded = fold_bn(net)
+    """Return ``net`` folded (:func:`engine_network`) and its float :class:`EngineProgram` on ``hw`` (fused and
+    tiled, once)."""
+    folded = engine_network(net)
     layers = [choose_tiles(layer, hw) for layer in fuse(folded)]
     rows = tuple(ProgramLayer(layer, None, *_float_weights(folded, layer)) for layer in layers)
     program = EngineProgram(name or net.name, hw, tuple(net.input_shape), output_tensor(folded, layers), rows)

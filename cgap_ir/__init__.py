@@ -2,22 +2,32 @@
 
 from cgap_ir.network import INPUT, IrError, LayerInfo, Network, Node
 from cgap_ir.ops import (
+    LRN,
     OP_TYPES,
+    VARIADIC,
     Add,
+    Affine,
     AvgPool,
     BatchNorm,
+    ChannelShuffle,
+    ChannelSlice,
+    Clip,
+    Concat,
     Conv2d,
     Flatten,
     GlobalAvgPool,
+    LeakyReLU,
     Linear,
     MaxPool,
     Op,
+    Pad,
     ReLU,
     Shape,
     Softmax,
 )
 
 __all__ = [
-    "INPUT", "IrError", "LayerInfo", "Network", "Node", "OP_TYPES", "Add", "AvgPool", "BatchNorm", "Conv2d",
-    "Flatten", "GlobalAvgPool", "Linear", "MaxPool", "Op", "ReLU", "Shape", "Softmax",
+    "INPUT", "IrError", "LayerInfo", "Network", "Node", "OP_TYPES", "VARIADIC", "Add", "Affine", "AvgPool",
+    "BatchNorm", "ChannelShuffle", "ChannelSlice", "Clip", "Concat", "Conv2d", "Flatten", "GlobalAvgPool", "LRN", "LeakyReLU",
+    "Linear", "MaxPool", "Op", "Pad", "ReLU", "Shape", "Softmax",
 ]

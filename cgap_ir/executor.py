@@ -91,9 +91,47 @@ def linear(x: np.ndarray, op: ops.Linear) -> np.ndarray:
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    """Return the softmax over the last axis."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    """Return the softmax over all of each image's values (ONNX opset < 13 with axis=1; the IR only holds
+    softmaxes over (N,) or (C, 1, 1), where this is the softmax over the classes)."""
+    flat = x.reshape(x.shape[0], -1)
+    e = np.exp(flat - flat.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).reshape(x.shape)
+
+
+def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    """Return the (C,) vector ``v`` shaped to broadcast over axis 1 of an N×C×... array of rank ``ndim``."""
+    return np.asarray(v, dtype=np.float64).reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def affine(x: np.ndarray, op: ops.Affine) -> np.ndarray:
+    """Return x * scale[c] + shift[c]."""
+    return x * _per_channel(op.scale, x.ndim) + _per_channel(op.shift, x.ndim)
+
+
+def channel_shuffle(x: np.ndarray, op: ops.ChannelShuffle) -> np.ndarray:
+    """Return the NCHW array with its channels shuffled (see :class:`~cgap_ir.ops.ChannelShuffle`)."""
+    n, c, h, w = x.shape
+    return x.reshape(n, op.groups, c // op.groups, h, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)
+
+
+def lrn(x: np.ndarray, op: ops.LRN) -> np.ndarray:
+    """Return ONNX LRN across channels of an NCHW array (see :class:`~cgap_ir.ops.LRN`)."""
+    before, after = (op.size - 1) // 2, -(-(op.size - 1) // 2)
+    squares = np.pad(np.square(x), ((0, 0), (before, after), (0, 0), (0, 0)))
+    window_sum = sliding_window_view(squares, op.size, axis=1).sum(axis=-1)
+    return x / (op.bias + op.alpha / op.size * window_sum) ** op.beta
+
+
+def clip(x: np.ndarray, op: ops.Clip) -> np.ndarray:
+    """Return x clamped to the op's bounds (a None bound does not clamp)."""
+    lo = -np.inf if op.lo is None else op.lo
+    hi = np.inf if op.hi is None else op.hi
+    return np.clip(x, lo, hi)
+
+
+def concat(*xs: np.ndarray) -> np.ndarray:
+    """Return the inputs concatenated along the channel axis (axis 1 of the batch)."""
+    return np.concatenate(xs, axis=1)
 
 
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
@@ -107,6 +145,14 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "Flatten": lambda op, x: x.reshape(x.shape[0], -1),
     "Linear": lambda op, x: linear(x, op),
     "Softmax": lambda op, x: softmax(x),
+    "Concat": lambda op, *xs: concat(*xs),
+    "ChannelShuffle": lambda op, x: channel_shuffle(x, op),
+    "ChannelSlice": lambda op, x: x[:, op.start:op.stop],
+    "Affine": lambda op, x: affine(x, op),
+    "LRN": lambda op, x: lrn(x, op),
+    "Clip": lambda op, x: clip(x, op),
+    "LeakyReLU": lambda op, x: np.where(x >= 0, x, op.alpha * x),
+    "Pad": lambda op, x: _pad(x, op.pads),
 }
 
 
@@ -132,4 +178,6 @@ def _required_arrays(op: ops.Op) -> tuple[str, ...]:
         return ("weight", "bias") if op.has_bias else ("weight",)
     if isinstance(op, ops.BatchNorm):
         return ("scale", "bias", "mean", "var")
+    if isinstance(op, ops.Affine):
+        return ("scale", "shift")
     return ()

@@ -17,8 +17,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from cgap_ir import ops
+from cgap_ir import affine_fold, ops
 from cgap_ir.errors import CgapError
+from cgap_ir.model_format import detect_format, mismatch_message
 from cgap_ir.network import INPUT, Network, Node
 
 MIN_OPSET = 9
@@ -40,9 +41,13 @@ class _State:
     used_names: set[str] = field(default_factory=set)
     tensor_of: dict[str, str] = field(default_factory=dict)  # IR node -> ONNX tensor holding its output
     opset: int = 17
+    readers: dict[str, list[onnx.NodeProto]] = field(default_factory=dict)  # ONNX tensor -> nodes reading it
+    graph_outputs: set[str] = field(default_factory=set)
+    absorbed: set[str] = field(default_factory=set)  # first outputs of nodes converted as part of a pattern
 
-    def emit(self, onnx_node: onnx.NodeProto, op: ops.Op, inputs: list[str]) -> None:
-        name = _unique(_clean_name(onnx_node), self.used_names)
+    def emit(self, onnx_node: onnx.NodeProto, op: ops.Op, inputs: list[str], output: int = 0) -> None:
+        """Append an IR node computing ONNX output ``output`` of ``onnx_node`` (0 unless the node has several)."""
+        name = _unique(_clean_name(onnx_node) + (f"_{output}" if output else ""), self.used_names)
         srcs = tuple(self.source[t] for t in inputs)
         in_shapes = [self.shape[t] for t in inputs]
         try:
@@ -50,9 +55,8 @@ class _State:
         except CgapError as exc:
             raise OnnxImportError(f"node {onnx_node.name!r} ({onnx_node.op_type}): {exc}") from None
         self.nodes.append(Node(name, op, srcs))
-        self.source[onnx_node.output[0]] = name
-        self.tensor_of[name] = onnx_node.output[0]
-        self.shape[onnx_node.output[0]] = tuple(out_shape)
+        tensor = onnx_node.output[output]
+        self.source[tensor], self.tensor_of[name], self.shape[tensor] = name, tensor, tuple(out_shape)
 
     def alias(self, onnx_node: onnx.NodeProto, tensor: str) -> None:
         self.source[onnx_node.output[0]] = self.source[tensor]
@@ -184,30 +188,68 @@ def _pool(st: _State, node: onnx.NodeProto) -> None:
 
 
 def _add(st: _State, node: onnx.NodeProto) -> None:
+    """Add/Sum of two computed tensors is a residual Add; with a constant it is a per-channel shift."""
     inputs = [t for t in node.input if t]
     if len(inputs) != 2:
         raise _fail(node, f"only the sum of two tensors is supported, got {len(inputs)} inputs")
-    const = [t for t in inputs if t in st.consts]
-    if not const:
+    if not any(t in st.consts for t in inputs):
         st.emit(node, ops.Add(), inputs)
-        return
-    data = [t for t in inputs if t not in st.consts]
-    if len(data) != 1 or not _fold_bias_into_linear(st, data[0], st.consts[const[0]]):
-        raise _fail(node, "adding a constant is only supported as the bias of a MatMul (Linear)")
-    st.source[node.output[0]] = st.source[data[0]]
-    st.shape[node.output[0]] = st.shape[data[0]]
-    st.tensor_of[st.source[data[0]]] = node.output[0]  # the Linear's output now includes the bias
+    else:
+        _constant_affine(st, node)
 
 
-def _fold_bias_into_linear(st: _State, tensor: str, bias: np.ndarray) -> bool:
-    """Give the bias-less Linear that produced ``tensor`` the bias ``bias``; return whether it could."""
-    last = st.nodes[-1] if st.nodes else None
-    if last is None or st.source.get(tensor) != last.name or not isinstance(last.op, ops.Linear):
+def _constant_affine(st: _State, node: onnx.NodeProto) -> None:
+    """A Mul/Add/Sub/Div of a computed tensor by a per-channel or scalar constant: folded into the Conv2d,
+    Linear, BatchNorm or Affine that produced the tensor when nothing else reads it, else an Affine node."""
+    if len(node.input) != 2:
+        raise _fail(node, f"expected two inputs, got {len(node.input)}")
+    if not any(t in st.consts for t in node.input):
+        raise _fail(node, f"{node.op_type} of two computed tensors is not supported")
+    data_index = 0 if node.input[0] not in st.consts else 1
+    data, const = node.input[data_index], st.consts[node.input[1 - data_index]]
+    shape = st.shape[data]
+    vec = affine_fold.channel_vector(const, shape)
+    if vec is None:
+        raise _fail(node, f"constant of shape {list(const.shape)} is not a per-channel vector or a scalar for a "
+                          f"tensor of shape (N, {', '.join(map(str, shape))})")
+    scale, shift = _affine_terms(node, vec, constant_first=data_index == 1)
+    if not _fold_affine_into_producer(st, node, data, scale, shift):
+        st.emit(node, affine_fold.affine_op(shape[0], scale, shift), [data])
+
+
+def _affine_terms(node: onnx.NodeProto, vec: np.ndarray, constant_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return (scale, shift) per channel of x*c, x+c, x-c, c-x or x/c."""
+    ones, zeros = np.ones_like(vec), np.zeros_like(vec)
+    if node.op_type == "Mul":
+        return vec, zeros
+    if node.op_type in ("Add", "Sum"):
+        return ones, vec
+    if node.op_type == "Sub":
+        return (-ones, vec) if constant_first else (ones, -vec)
+    if constant_first:
+        raise _fail(node, "dividing a constant by a tensor is not supported")
+    if not np.all(vec):
+        raise _fail(node, "division by a constant that holds zeros")
+    return 1.0 / vec, zeros
+
+
+def _fold_affine_into_producer(st: _State, node: onnx.NodeProto, tensor: str, scale: np.ndarray,
+                               shift: np.ndarray) -> bool:
+    """Build ``y = x * scale + shift`` into the node that produced ``tensor``; return whether it could (the
+    tensor must be that node's own output, read by this node only and not a graph output)."""
+    producer = st.source.get(tensor)
+    if producer is None or producer == INPUT or st.tensor_of.get(producer) != tensor:
         return False
-    if last.op.has_bias or bias.size != last.op.out_features:
+    if len(st.readers.get(tensor, [])) != 1 or tensor in st.graph_outputs:
         return False
-    new_op = replace(last.op, has_bias=True, bias=_f32(bias.reshape(-1)))
-    st.nodes[-1] = replace(last, op=new_op)
+    index = next(i for i, n in enumerate(st.nodes) if n.name == producer)
+    new_op = affine_fold.absorb(st.nodes[index].op, scale, shift)
+    if new_op is None:
+        return False
+    st.nodes[index] = replace(st.nodes[index], op=new_op)
+    st.source[node.output[0]] = producer
+    st.shape[node.output[0]] = st.shape[tensor]
+    st.tensor_of[producer] = node.output[0]  # the producer's output now includes the affine map
     return True
 
 
@@ -215,9 +257,10 @@ def _gemm(st: _State, node: onnx.NodeProto) -> None:
     a = _attrs(node)
     if a.get("transA", 0):
         raise _fail(node, "transA=1 is not supported")
-    w = _const(st, node, 1, "weight").astype(np.float64)
+    w = _const(st, node, 1, "weight")
     w = w if a.get("transB", 0) else w.T          # → (out, in)
-    w = w * float(a.get("alpha", 1.0))
+    alpha = float(a.get("alpha", 1.0))
+    w = w if alpha == 1.0 else w.astype(np.float64) * alpha
     c = _optional_const(st, node, 2, "bias")
     bias = None
     if c is not None:
@@ -258,12 +301,145 @@ def _reshape(st: _State, node: onnx.NodeProto) -> None:
     target = [int(v) for v in _const(st, node, 1, "shape").reshape(-1)]
     shape = st.shape[node.input[0]]
     size = int(np.prod(shape))
-    if len(target) == 2 and target[0] in (-1, 0, 1) and target[1] in (-1, size):
+    if len(target) == 5:
+        _channel_shuffle(st, node, target)
+    elif len(target) == 2 and target[0] in (-1, 0, 1) and target[1] in (-1, size):
         _to_vector(st, node)
     elif target[1:] == list(shape) and target[0] in (-1, 0, 1):
         st.alias(node, node.input[0])
     else:
         raise _fail(node, f"only Reshape to (N, features) is supported, target {target} for shape {shape}")
+
+
+SHUFFLE_PATTERN = "Reshape(N, g, C/g, H, W) -> Transpose(perm=[0, 2, 1, 3, 4]) -> Reshape(N, C, H, W)"
+
+
+def _sole_reader(st: _State, tensor: str, op_type: str) -> onnx.NodeProto | None:
+    readers = st.readers.get(tensor, [])
+    if len(readers) != 1 or readers[0].op_type != op_type or tensor in st.graph_outputs:
+        return None
+    return readers[0]
+
+
+def _channel_shuffle(st: _State, node: onnx.NodeProto, target: list[int]) -> None:
+    """A 5-D Reshape that starts the channel-shuffle pattern: emit one ChannelShuffle for the three nodes and
+    mark the Transpose and the second Reshape converted; any other 5-D reshape is refused by name."""
+    c, h, w = st.shape[node.input[0]] if len(st.shape[node.input[0]]) == 3 else (0, 0, 0)
+    groups = target[1]
+    transpose = _sole_reader(st, node.output[0], "Transpose")
+    back = _sole_reader(st, transpose.output[0], "Reshape") if transpose is not None else None
+    matches = (c > 0 and groups > 0 and target[1:] == [groups, c // groups, h, w] and c % groups == 0
+               and transpose is not None and list(_attrs(transpose).get("perm", [])) == [0, 2, 1, 3, 4]
+               and back is not None and back.input[1] in st.consts
+               and [int(v) for v in st.consts[back.input[1]].reshape(-1)][1:] in ([c, h, w], [-1, h, w]))
+    if not matches:
+        raise _fail(node, f"a 5-D Reshape (target {target}) is only supported as a channel shuffle: {SHUFFLE_PATTERN}")
+    st.emit(node, ops.ChannelShuffle(groups), [node.input[0]])
+    ir_name = st.source[node.output[0]]
+    for tensor in (transpose.output[0], back.output[0]):
+        st.source[tensor], st.shape[tensor] = ir_name, (c, h, w)
+    st.tensor_of[ir_name] = back.output[0]
+    st.absorbed.update((transpose.output[0], back.output[0]))
+
+
+def _concat(st: _State, node: onnx.NodeProto) -> None:
+    """Concat of computed tensors along the channel axis (axis 1, or -3 / -1 for 4-D / 2-D tensors)."""
+    inputs = [t for t in node.input if t]
+    consts = [t for t in inputs if t in st.consts]
+    if consts:
+        raise _fail(node, f"concatenating the constant {consts[0]!r} with computed tensors is not supported")
+    rank = len(st.shape[inputs[0]]) + 1
+    axis = int(_attrs(node).get("axis", 1))
+    if axis % rank != 1:
+        raise _fail(node, f"only Concat along the channel axis 1 is supported, got axis {axis}")
+    if len(inputs) == 1:
+        st.alias(node, inputs[0])
+    else:
+        st.emit(node, ops.Concat(), inputs)
+
+
+def _split(st: _State, node: onnx.NodeProto) -> None:
+    """Split along channels (sizes from the ``split`` attribute before opset 13, the input after, else equal)."""
+    a = _attrs(node)
+    shape = st.shape[node.input[0]]
+    if int(a.get("axis", 0)) % (len(shape) + 1) != 1:
+        raise _fail(node, f"only Split along the channel axis 1 is supported, got axis {a.get('axis', 0)}")
+    sizes = a.get("split") if "split" in a else _optional_const(st, node, 1, "split")
+    count = len(node.output)
+    if sizes is None:
+        if shape[0] % count:
+            raise _fail(node, f"{shape[0]} channels do not split into {count} equal parts")
+        sizes = [shape[0] // count] * count
+    start = 0
+    for index, size in enumerate(int(v) for v in np.asarray(sizes).reshape(-1)):
+        if node.output[index]:
+            st.emit(node, ops.ChannelSlice(start, start + size), [node.input[0]], output=index)
+        start += size
+
+
+def _slice(st: _State, node: onnx.NodeProto) -> None:
+    """Slice of a computed tensor along channels only, step 1 (opset >= 10 inputs; opset 9 attributes)."""
+    a = _attrs(node)
+    if "starts" in a:
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes", [0]), [1]
+    else:
+        starts, ends = (_const(st, node, i, what).reshape(-1).tolist() for i, what in ((1, "starts"), (2, "ends")))
+        axes = _optional_const(st, node, 3, "axes")
+        steps = _optional_const(st, node, 4, "steps")
+        axes = list(range(len(starts))) if axes is None else axes.reshape(-1).tolist()
+        steps = [1] if steps is None else steps.reshape(-1).tolist()
+    shape = st.shape[node.input[0]]
+    if len(starts) != 1 or int(axes[0]) % (len(shape) + 1) != 1 or list(steps) != [1]:
+        raise _fail(node, f"only a step-1 Slice along the channel axis 1 is supported, got axes {list(axes)}, "
+                          f"steps {list(steps)}")
+    start, stop, _ = slice(int(starts[0]), int(ends[0])).indices(shape[0])
+    st.emit(node, ops.ChannelSlice(start, stop), [node.input[0]])
+
+
+def _lrn(st: _State, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    if "size" not in a:
+        raise _fail(node, "LRN without the required size attribute")
+    op = ops.LRN(size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)), beta=float(a.get("beta", 0.75)),
+                 bias=float(a.get("bias", 1.0)))
+    st.emit(node, op, [node.input[0]])
+
+
+_FLOAT_LIMIT = 3.0e38  # opset < 11 Clip defaults to ±FLT_MAX for a missing bound
+
+
+def _clip(st: _State, node: onnx.NodeProto) -> None:
+    """Clip (attributes before opset 11, constant inputs after): ReLU when it is max(x, 0), else Clip."""
+    a = _attrs(node)
+    if st.opset < 11:
+        lo, hi = a.get("min"), a.get("max")
+    else:
+        bounds = [_optional_const(st, node, i, what) for i, what in ((1, "min"), (2, "max"))]
+        lo, hi = (None if b is None else float(np.asarray(b).reshape(-1)[0]) for b in bounds)
+    lo = None if lo is None or lo <= -_FLOAT_LIMIT else float(lo)
+    hi = None if hi is None or hi >= _FLOAT_LIMIT else float(hi)
+    op = ops.ReLU() if lo == 0.0 and hi is None else ops.Clip(lo=lo, hi=hi)
+    st.emit(node, op, [node.input[0]])
+
+
+def _pad(st: _State, node: onnx.NodeProto) -> None:
+    """Pad with constant zeros on H and W only (attributes before opset 11, inputs after)."""
+    a = _attrs(node)
+    mode = a.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if st.opset < 11:
+        pads, value = [int(v) for v in a.get("pads", [])], float(a.get("value", 0.0))
+    else:
+        pads = [int(v) for v in _const(st, node, 1, "pads").reshape(-1)]
+        fill = _optional_const(st, node, 2, "constant_value")
+        value = 0.0 if fill is None else float(np.asarray(fill).reshape(-1)[0])
+        if _optional_const(st, node, 3, "axes") is not None:
+            raise _fail(node, "Pad with an axes input is not supported (give pads for all four axes)")
+    if mode != "constant" or value != 0.0:
+        raise _fail(node, f"only constant zero padding is supported, got mode={mode} value={value}")
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+        raise _fail(node, f"only non-negative padding of H and W of an (N, C, H, W) tensor is supported, got {pads}")
+    st.emit(node, ops.Pad((pads[2], pads[3], pads[6], pads[7])), [node.input[0]])
 
 
 def _squeeze(st: _State, node: onnx.NodeProto) -> None:
@@ -275,8 +451,12 @@ def _squeeze(st: _State, node: onnx.NodeProto) -> None:
 
 
 def _softmax(st: _State, node: onnx.NodeProto) -> None:
-    if len(st.shape[node.input[0]]) != 1:
-        raise _fail(node, "Softmax is only supported on the final (N, classes) output")
+    """Softmax over the classes of an (N, K) or (N, K, 1, 1) tensor (axis 1)."""
+    shape = st.shape[node.input[0]]
+    axis = int(_attrs(node).get("axis", 1 if st.opset < 13 else -1))
+    if not (len(shape) == 1 or shape[1:] == (1, 1)) or axis % (len(shape) + 1) != 1:
+        raise _fail(node, f"Softmax is only supported over the classes (axis 1) of an (N, K) or (N, K, 1, 1) "
+                          f"output, got axis {axis} of (N, {', '.join(map(str, shape))})")
     st.emit(node, ops.Softmax(), [node.input[0]])
 
 
@@ -312,6 +492,16 @@ LAYER_OPS: dict[str, Callable[[_State, onnx.NodeProto], None]] = {
     "ReduceMean": _reduce_mean,
     "Add": _add,
     "Sum": _add,
+    "Sub": _constant_affine,
+    "Mul": _constant_affine,
+    "Div": _constant_affine,
+    "Concat": _concat,
+    "Split": _split,
+    "Slice": _slice,
+    "LRN": _lrn,
+    "Clip": _clip,
+    "LeakyRelu": lambda st, node: st.emit(node, ops.LeakyReLU(float(_attrs(node).get("alpha", 0.01))), [node.input[0]]),
+    "Pad": _pad,
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Flatten": _flatten,
@@ -400,6 +590,7 @@ CONST_OPS: dict[str, Callable[[_State, onnx.NodeProto, dict], np.ndarray]] = {
     "Concat": lambda st, n, a: np.concatenate([np.atleast_1d(st.consts[t]) for t in n.input], axis=int(a["axis"])),
     "Cast": lambda st, n, a: st.consts[n.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
     "Identity": lambda st, n, a: st.consts[n.input[0]],
+    "Transpose": lambda st, n, a: np.transpose(st.consts[n.input[0]], a.get("perm")),
     "Reshape": lambda st, n, a: st.consts[n.input[0]].reshape([int(v) for v in st.consts[n.input[1]]]),
     **dict.fromkeys(_BINARY, _fold_binary),
 }
@@ -421,6 +612,8 @@ def _load(model: onnx.ModelProto | str | Path) -> tuple[onnx.ModelProto, str]:
     path = Path(model)
     if not path.is_file():
         raise OnnxImportError(f"{path}: no such ONNX file")
+    if detect_format(path) == "checkpoint":
+        raise OnnxImportError(mismatch_message(path, "the ONNX importer", ("onnx",), "checkpoint"))
     try:
         return onnx.load(str(path)), path.stem
     except Exception as exc:  # protobuf raises DecodeError and friends
@@ -479,6 +672,10 @@ def from_onnx(model: onnx.ModelProto | str | Path, name: str | None = None) -> N
     st = _State(consts={t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}, opset=_opset(proto))
     input_name, input_shape = _input_shape(proto.graph, st.consts)
     st.source[input_name], st.shape[input_name] = INPUT, input_shape
+    for node in proto.graph.node:
+        for tensor in node.input if node.op_type != "Shape" else ():  # Shape reads no values
+            st.readers.setdefault(tensor, []).append(node)
+    st.graph_outputs = {o.name for o in proto.graph.output}
     for node in _toposort(proto.graph, set(st.consts) | {input_name}):
         _convert(st, node)
     outputs = [o.name for o in proto.graph.output]
@@ -491,6 +688,10 @@ def from_onnx(model: onnx.ModelProto | str | Path, name: str | None = None) -> N
                    {"source": "onnx", "opset": st.opset, "onnx_input": input_name, "onnx_tensors": st.tensor_of})
 
 
+_CONSTANT_FIRST_OK = frozenset(("Add", "Sum", "Sub", "Mul", "Div"))
+"""Ops whose first input may be the constant (c - x, c * x): their handlers find the computed operand."""
+
+
 def _convert(st: _State, node: onnx.NodeProto) -> None:
     if node.domain not in ("", "ai.onnx"):
         raise _fail(node, f"custom domain {node.domain!r} is not supported")
@@ -500,9 +701,11 @@ def _convert(st: _State, node: onnx.NodeProto) -> None:
         except (KeyError, ValueError, IndexError) as exc:
             raise _fail(node, f"cannot fold constant ({exc})") from None
         return
+    if node.output and node.output[0] in st.absorbed:
+        return
     handler = LAYER_OPS.get(node.op_type)
     if handler is None:
         raise _fail(node, f"unsupported op; supported: {', '.join(sorted(LAYER_OPS))}")
-    if node.input and node.input[0] not in st.source:
+    if node.input and node.input[0] not in st.source and node.op_type not in _CONSTANT_FIRST_OK:
         raise _fail(node, f"input {node.input[0]!r} is a constant, not computed from the network input")
     handler(st, node)

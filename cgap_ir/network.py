@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from cgap_ir.errors import CgapError
-from cgap_ir.ops import Op, Shape
+from cgap_ir.ops import VARIADIC, Op, Shape
 
 INPUT = "input"
 """Name by which nodes refer to the network's input tensor."""
@@ -16,6 +16,11 @@ INPUT = "input"
 
 class IrError(CgapError):
     """The network is malformed (unknown input, cycle, duplicate name, shape mismatch)."""
+
+
+def _arity_ok(op: Op, count: int) -> bool:
+    """Return whether ``op`` accepts ``count`` inputs."""
+    return count >= 1 if op.arity == VARIADIC else count == op.arity
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,9 @@ class Network:
         for node in self.nodes:
             if node.name in shapes:
                 raise IrError(f"node {node.name!r}: duplicate name")
-            if len(node.inputs) != node.op.arity:
-                raise IrError(f"node {node.name!r} ({node.op.kind}): needs {node.op.arity} inputs, has {len(node.inputs)}")
+            if not _arity_ok(node.op, len(node.inputs)):
+                need = "at least 1" if node.op.arity == VARIADIC else node.op.arity
+                raise IrError(f"node {node.name!r} ({node.op.kind}): needs {need} inputs, has {len(node.inputs)}")
             for src in node.inputs:
                 if src not in shapes:
                     raise IrError(f"node {node.name!r} ({node.op.kind}): input {src!r} is unknown or comes later (cycle?)")

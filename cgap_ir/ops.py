@@ -18,6 +18,9 @@ from cgap_ir.errors import CgapError
 
 Shape = tuple[int, ...]
 
+VARIADIC = -1
+"""``Op.arity`` of an op that takes any number of inputs (at least one)."""
+
 
 def _array_field() -> object:
     """A dataclass field for an optional weight array that is ignored by ==/repr."""
@@ -41,7 +44,7 @@ class IrShapeError(CgapError):
 
 @dataclass(frozen=True)
 class Op:
-    """Base class: an op with one input unless ``arity`` says otherwise."""
+    """Base class: an op with one input unless ``arity`` says otherwise (``VARIADIC``: any number)."""
 
     kind: ClassVar[str] = "op"
     arity: ClassVar[int] = 1
@@ -256,7 +259,147 @@ class Softmax(Op):
         return inputs[0]
 
 
+@dataclass(frozen=True)
+class Concat(Op):
+    """Concatenation of two or more tensors along the channel axis (axis 0 of (C, H, W) or of (N,))."""
+
+    kind: ClassVar[str] = "Concat"
+    arity: ClassVar[int] = VARIADIC
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        first = inputs[0]
+        if len(inputs) < 2:
+            raise IrShapeError(f"Concat needs at least 2 inputs, got {len(inputs)}")
+        for shape in inputs[1:]:
+            if len(shape) != len(first) or shape[1:] != first[1:]:
+                raise IrShapeError(f"Concat along channels needs equal other dims, got {first} and {shape}")
+        return (sum(s[0] for s in inputs), *first[1:])
+
+
+@dataclass(frozen=True)
+class ChannelSlice(Op):
+    """Channels ``start`` .. ``stop - 1`` of a tensor (one output of an ONNX Split, or a channel Slice)."""
+
+    kind: ClassVar[str] = "ChannelSlice"
+    start: int
+    stop: int
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        if not shape or not 0 <= self.start < self.stop <= shape[0]:
+            raise IrShapeError(f"ChannelSlice [{self.start}, {self.stop}) is not a non-empty range of shape {shape}")
+        return (self.stop - self.start, *shape[1:])
+
+
+@dataclass(frozen=True)
+class ChannelShuffle(Op):
+    """ShuffleNet's channel shuffle: view C as (groups, C/groups), transpose, flatten.
+
+    Output channel ``j * groups + g`` is input channel ``g * (C / groups) + j``.
+    """
+
+    kind: ClassVar[str] = "ChannelShuffle"
+    groups: int
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        self._need_chw(shape, "ChannelShuffle")
+        if self.groups < 1 or shape[0] % self.groups:
+            raise IrShapeError(f"ChannelShuffle: {shape[0]} channels do not split into {self.groups} groups")
+        return shape
+
+
+@dataclass(frozen=True)
+class Affine(Op):
+    """Per-channel constant scaling: y = x * scale[c] + shift[c] (a constant Mul/Add/Sub/Div no conv or BN absorbed).
+
+    ``scale`` and ``shift`` have ``channels`` entries (channel axis 0 of (C, H, W), or the features of (N,)).
+    They are constants of the graph, not trained weights: ``params()`` is 0, ``stored_elements()`` 2 * channels.
+    """
+
+    kind: ClassVar[str] = "Affine"
+    channels: int
+    scale: np.ndarray | None = _array_field()
+    shift: np.ndarray | None = _array_field()
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        if not shape or shape[0] != self.channels:
+            raise IrShapeError(f"Affine over {self.channels} channels got shape {shape}")
+        return shape
+
+    def stored_elements(self) -> int:
+        return 2 * self.channels
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in (("scale", self.scale), ("shift", self.shift)) if v is not None}
+
+
+@dataclass(frozen=True)
+class LRN(Op):
+    """Local response normalisation across channels, ONNX semantics.
+
+    y[c] = x[c] / (bias + alpha / size * sum(x[i] ** 2 for i in c - (size-1)//2 .. c + ceil((size-1)/2)))
+    ** beta, channels outside [0, C) contributing nothing.
+    """
+
+    kind: ClassVar[str] = "LRN"
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    bias: float = 1.0
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        self._need_chw(shape, "LRN")
+        if self.size < 1:
+            raise IrShapeError(f"LRN size must be at least 1, got {self.size}")
+        return shape
+
+
+@dataclass(frozen=True)
+class Clip(Op):
+    """Clamp to [lo, hi]; a missing bound is None.  ReLU6 is Clip(0, 6)."""
+
+    kind: ClassVar[str] = "Clip"
+    lo: float | None = None
+    hi: float | None = None
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        if self.lo is not None and self.hi is not None and self.lo > self.hi:
+            raise IrShapeError(f"Clip bounds reversed: lo={self.lo} > hi={self.hi}")
+        return inputs[0]
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Op):
+    """y = x for x >= 0, alpha * x otherwise."""
+
+    kind: ClassVar[str] = "LeakyReLU"
+    alpha: float = 0.01
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+
+@dataclass(frozen=True)
+class Pad(Op):
+    """Constant zero padding of H and W by (top, left, bottom, right)."""
+
+    kind: ClassVar[str] = "Pad"
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def infer_shape(self, inputs: list[Shape]) -> Shape:
+        (shape,) = inputs
+        self._need_chw(shape, "Pad")
+        if min(self.pads) < 0:
+            raise IrShapeError(f"Pad amounts must be non-negative, got {self.pads}")
+        top, left, bottom, right = self.pads
+        return (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+
+
 OP_TYPES: dict[str, type[Op]] = {
     cls.kind: cls
-    for cls in (Conv2d, BatchNorm, ReLU, MaxPool, AvgPool, GlobalAvgPool, Add, Flatten, Linear, Softmax)
+    for cls in (Conv2d, BatchNorm, ReLU, MaxPool, AvgPool, GlobalAvgPool, Add, Flatten, Linear, Softmax, Concat,
+                ChannelSlice, ChannelShuffle, Affine, LRN, Clip, LeakyReLU, Pad)
 }

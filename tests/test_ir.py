@@ -119,3 +119,69 @@ def test_strided_grouped_conv_matches_torch():
     x = RNG.normal(size=(2, 4, 9, 8))
     ref = F.conv2d(F.pad(torch.from_numpy(x), (0, 0, 1, 1)), torch.from_numpy(op.weight).double(), stride=2, groups=2)
     np.testing.assert_allclose(executor.conv2d(x, op), ref.numpy(), atol=1e-9)
+
+
+def _new_ops_net() -> Network:
+    """Every op of the ONNX-zoo extension once: Pad, grouped conv, Concat, ChannelShuffle, Affine, LRN, Clip,
+    LeakyReLU, count_include_pad average pool, depthwise conv."""
+    from cgap_ir import LRN, Affine, ChannelShuffle, Clip, Concat, LeakyReLU, Pad
+
+    grouped = Conv2d(2, 4, (3, 3), (1, 1), (1, 1, 1, 1), groups=2,
+                     weight=RNG.normal(size=(4, 1, 3, 3)).astype(np.float32), bias=np.zeros(4, np.float32))
+    depthwise = Conv2d(6, 6, (3, 3), (1, 1), (1, 1, 1, 1), groups=6, has_bias=False,
+                       weight=RNG.normal(size=(6, 1, 3, 3)).astype(np.float32))
+    nodes = (
+        Node("pad", Pad((1, 0, 0, 1)), (INPUT,)),
+        Node("g", grouped, ("pad",)),
+        Node("avg", AvgPool((3, 3), (1, 1), (1, 1, 1, 1), count_include_pad=True), ("pad",)),
+        Node("cat", Concat(), ("g", "avg")),
+        Node("shuffle", ChannelShuffle(3), ("cat",)),
+        Node("aff", Affine(6, scale=RNG.normal(size=6).astype(np.float32),
+                           shift=RNG.normal(size=6).astype(np.float32)), ("shuffle",)),
+        Node("lrn", LRN(5, alpha=0.3, beta=0.75, bias=2.0), ("aff",)),
+        Node("clip", Clip(lo=-0.5, hi=None), ("lrn",)),
+        Node("leaky", LeakyReLU(0.1), ("clip",)),
+        Node("dw", depthwise, ("leaky",)),
+    )
+    return Network("new_ops", (2, 5, 5), nodes, "dw")
+
+
+def test_new_ops_shapes_json_round_trip_and_executor_against_torch():
+    net = _new_ops_net()
+    assert net.shapes["pad"] == (2, 6, 6) and net.shapes["cat"] == (6, 6, 6) and net.output_shape == (6, 6, 6)
+    back = serialize.from_json(serialize.to_json(net))
+    assert back == net and back.node("clip").op.hi is None
+    x = RNG.normal(size=(2, 2, 5, 5))
+    np.testing.assert_array_equal(executor.run(back, x), executor.run(net, x))
+    ops = {n.name: n.op for n in net.nodes}
+    t = F.pad(torch.from_numpy(x), (0, 1, 1, 0))
+    g = F.conv2d(t, torch.from_numpy(ops["g"].weight).double(), padding=1, groups=2)
+    avg = F.avg_pool2d(t, 3, 1, 1, count_include_pad=True)
+    v = torch.nn.ChannelShuffle(3)(torch.cat([g, avg], dim=1))
+    v = v * torch.from_numpy(ops["aff"].scale).double()[None, :, None, None] \
+        + torch.from_numpy(ops["aff"].shift).double()[None, :, None, None]
+    v = F.local_response_norm(v, 5, alpha=0.3, beta=0.75, k=2.0)
+    v = F.leaky_relu(torch.clamp(v, min=-0.5), 0.1)
+    ref = F.conv2d(v, torch.from_numpy(ops["dw"].weight).double(), padding=1, groups=6)
+    np.testing.assert_allclose(executor.run(net, x), ref.numpy(), atol=1e-9)
+
+
+def test_concat_needs_matching_maps_and_some_input():
+    from cgap_ir import Concat
+
+    with pytest.raises(IrError, match=r"node 'cat' \(Concat\): Concat along channels needs equal other dims"):
+        Network("bad", (2, 4, 4), (Node("p", MaxPool((2, 2), (2, 2)), (INPUT,)), Node("cat", Concat(), (INPUT, "p"))),
+                "cat")
+    with pytest.raises(IrError, match=r"node 'cat' \(Concat\): needs at least 1 inputs, has 0"):
+        Network("bad", (2, 4, 4), (Node("cat", Concat(), ()),), "cat")
+
+
+def test_channel_slice_shapes_round_trip_and_range_errors():
+    from cgap_ir import ChannelSlice
+
+    net = Network("s", (5, 3, 3), (Node("sl", ChannelSlice(1, 4), (INPUT,)),), "sl")
+    assert net.output_shape == (3, 3, 3) and serialize.from_json(serialize.to_json(net)) == net
+    x = RNG.normal(size=(2, 5, 3, 3))
+    np.testing.assert_array_equal(executor.run(net, x), x[:, 1:4])
+    with pytest.raises(IrError, match=r"node 'sl' \(ChannelSlice\): ChannelSlice \[3, 7\) is not a non-empty range"):
+        Network("s", (5, 3, 3), (Node("sl", ChannelSlice(3, 7), (INPUT,)),), "sl")

@@ -115,7 +115,7 @@ W = _init("w", np.ones((2, 1, 3, 3), np.float32))
 
 @pytest.mark.parametrize("model, message", [
     (_bad([helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
-           helper.make_node("LeakyRelu", ["c"], ["y"], name="act7")], [W]), r"'act7' \(LeakyRelu\): unsupported op"),
+           helper.make_node("HardSigmoid", ["c"], ["y"], name="act7")], [W]), r"'act7' \(HardSigmoid\): unsupported op"),
     (_bad([helper.make_node("Conv", ["x", "w"], ["y"], name="c1")], [W], in_shape=("N", 1, "H", 6)),
      r"dynamic shape on axis 2 \('H'\)"),
     (_bad([helper.make_node("Conv", ["x", "w_missing"], ["y"], name="c1")], [W]),

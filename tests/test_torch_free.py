@@ -49,6 +49,13 @@ def test_hardware_commands_never_import_torch(args, lenet_onnx, tmp_path):
     assert "torch imported: False" in proc.stderr
 
 
+def test_cgap_export_of_an_onnx_model_needs_no_optional_package(lenet_onnx, tmp_path):
+    proc = _run(HIDE.format(hidden=OPTIONAL, mod="export_cli"), str(lenet_onnx), "--target", "fpga", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "generated" / "lenet" / "program.json").is_file()
+    assert "synthetic" in proc.stderr  # no --calib-data: the fallback says so
+
+
 def test_hardware_commands_run_with_every_optional_package_missing(lenet_onnx, tmp_path):
     proc = _run(HIDE.format(hidden=OPTIONAL, mod="cli"), "sim", str(lenet_onnx), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -110,8 +110,8 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
     """Return the verify.json content from the C-sim outputs and stats."""
     got = _read_outputs(project, csim, yq.shape, hw.act_bits)
     bit_exact = bool(csim.returncode == 0 and np.array_equal(got, yq))
-    fixed = _top1(to_float(yq, c.engine.tensor_frac(c.engine.output)))
-    ref = _top1(float_logits)
+    fixed_values = to_float(yq, c.engine.tensor_frac(c.engine.output))
+    fixed, ref = _top1(fixed_values), _top1(float_logits)
     layers = []
     for layer, row in zip(c.layers, csim.stats.get("layers", []), strict=False):
         layers.append({"name": layer.name, "kind": layer.kind, "iterations": row["iterations"],
@@ -130,6 +130,9 @@ def _verify_report(c: Compiled, hw: HwConfig, csim, yq: np.ndarray, golden: Gold
         "compile_s": round(csim.compile_s, 3), "csim_s": round(csim.run_s, 3),
         "csim_s_per_image": round(csim.run_s / len(yq), 4), "layers": layers,
     }
+    if np.size(float_logits) == np.size(fixed_values):  # the golden output against the float one, value by value
+        diff = np.abs(fixed_values.reshape(len(yq), -1) - np.asarray(float_logits).reshape(len(yq), -1))
+        report["float_max_abs_diff"] = float(diff.max())
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
         report["float_accuracy"] = float(np.mean(ref == labels))

@@ -33,7 +33,7 @@ def _with_absmax_outputs(model: onnx.ModelProto, tensors: list[str]) -> onnx.Mod
 
 def ort_ranges(onnx_path: str | Path, net: Network, calib: np.ndarray, batch: int = 50) -> dict[str, float]:
     """Return max |value| over ``calib`` of the input and of the node outputs the quantiser reads
-    (:func:`cgap.passes.quantize.range_nodes` of the BN-folded, fused ``net``), computed by onnxruntime.
+    (:func:`cgap.passes.quantize.range_nodes` of the folded (``cgap.lower.engine_network``), fused ``net``), computed by onnxruntime.
 
     Raises CgapError when ``net`` was not imported from ``onnx_path`` (no tensor map in its meta).
     Probing only those tensors keeps onnxruntime's Conv+BN+ReLU fusions: ~1.5 s for resnet110 on
@@ -41,12 +41,12 @@ def ort_ranges(onnx_path: str | Path, net: Network, calib: np.ndarray, batch: in
     """
     import onnxruntime as ort
 
+    from cgap.lower import engine_network
     from cgap.passes.quantize import range_nodes
-    from cgap_ir.fold_bn import fold_bn
     from fpga_model.schedule import fuse
 
     known: dict[str, str] = net.meta.get("onnx_tensors") or {}
-    wanted = [n for n in range_nodes(fuse(fold_bn(net))) if n != INPUT]
+    wanted = [n for n in range_nodes(fuse(engine_network(net))) if n != INPUT]
     missing = [n for n in wanted if n not in known]
     if missing:
         raise CgapError(f"network {net.name!r}: no ONNX tensor recorded for node {missing[0]!r}")
