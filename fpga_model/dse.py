@@ -446,12 +446,18 @@ def quick_bounds(ctx: _Context, shape: tuple[int, int, int, int]) -> tuple[int, 
 
 
 class _Pruner:
-    """Remembers evaluated fitting designs; a shape is skipped when its bounds are strictly beaten on both fronts."""
+    """Remembers evaluated fitting designs; a shape is skipped when its bounds are strictly beaten on both fronts
+    (``fronts``), or, searching for the best design only, when its bound on the objective is strictly beaten."""
 
-    def __init__(self) -> None:
+    def __init__(self, objective: str = "latency", fronts: bool = True, clock_mhz: float = 1.0) -> None:
         self.dsp = np.zeros(0)
         self.cycles = np.zeros(0)
         self.energy = np.zeros(0)
+        self.objective, self.fronts, self.clock_mhz = objective, fronts, clock_mhz
+
+    def value(self, cycles, energy_pj):  # noqa: ANN001, ANN201 - floats or arrays
+        """Return the objective of designs (or of bounds) with these cycles and energies (pJ)."""
+        return _objective(self.objective, np.asarray(cycles) / self.clock_mhz, np.asarray(energy_pj) / 1e6)
 
     def add(self, grids: dict[str, np.ndarray], fits: np.ndarray) -> None:
         """Add the fitting designs of one evaluated shape."""
@@ -463,6 +469,9 @@ class _Pruner:
         """Return True if some design with <= DSPs is strictly faster than the bound, and some design is
         strictly faster and strictly lower-energy than the bounds (so no design of the shape can be on
         either Pareto front or optimal for any objective)."""
+        if not self.fronts:
+            return bool(len(self.cycles)) and float(self.value(self.cycles, self.energy).min()) < float(
+                self.value(lb_cycles, lb_energy))
         faster = self.cycles < lb_cycles
         return bool(np.any(faster & (self.dsp <= dsp)) and np.any(faster & (self.energy < lb_energy)))
 
@@ -488,17 +497,18 @@ def _check_bounds(shape: tuple, grids: dict[str, np.ndarray], fits: np.ndarray, 
 
 
 def _search(ctx: _Context, shapes: list[tuple[int, int, int, int]], workers: int,
-            prune: bool) -> tuple[list, list[dict], int]:
+            prune: bool, objective: str = "latency", fronts: bool = True) -> tuple[list, list[dict], int]:
     """Return (evaluated shapes, their grids, simulate_layer calls).
 
-    Shapes go in order of their quick lower bound, in batches; before each batch a shape is
-    skipped when its quick, then (computed on demand) tight bounds are dominated (``_Pruner``).
+    Shapes go in order of their quick lower bound (of the cycles, or without ``fronts`` of the objective), in
+    batches; before each batch a shape is skipped when its quick, then (computed on demand) tight bounds are
+    dominated (``_Pruner``).
     """
     layers = [lay for lay, _ in ctx.tables.layers]
     dsps = {s: shape_floor(ctx.device, layers, s)["dsp"] for s in shapes}
     quick = {s: quick_bounds(ctx, s) if prune else (0, 0.0) for s in shapes}
-    order = sorted(shapes, key=lambda s: (quick[s][0], dsps[s]))
-    pruner, done, grids, tight = _Pruner(), [], [], {}
+    pruner, done, grids, tight = _Pruner(objective, fronts, ctx.device.clock_mhz), [], [], {}
+    order = sorted(shapes, key=lambda s: (quick[s][0] if fronts else float(pruner.value(*quick[s])), dsps[s]))
     calls = 0
     global _WORKER_CTX
     _WORKER_CTX = ctx
@@ -609,12 +619,20 @@ def _verify(net: Network, design: Design) -> None:
                              f"simulate: {total['cycles']} / {total['energy_pj']['total'] / 1e6}")
 
 
+FRONT_GRID_LIMIT = 5_000_000
+"""Grids of more designs than this (ImageNet networks: ~30 M) search for the best design only by default: a shape
+is skipped when a bound on its objective is beaten, and the Pareto fronts cover the designs evaluated."""
+
+
 def explore(net: Network, device: Device, objective: str = "latency", bits: Sequence[int] = (8, 16),
-            grid: Grid | None = None, workers: int = 1, prune: bool = True, verify: bool = True) -> DseResult:
+            grid: Grid | None = None, workers: int = 1, prune: bool = True, verify: bool = True,
+            fronts: bool | None = None) -> DseResult:
     """Return the :class:`DseResult` of searching ``grid`` (default: :func:`default_grid`) for ``net`` on ``device``.
 
     The best design minimises ``objective`` over every evaluated design that fits; raises
-    :class:`DseError` when none fits (naming the smallest need and the budget).
+    :class:`DseError` when none fits (naming the smallest need and the budget).  ``fronts`` (default: grids of at
+    most :data:`FRONT_GRID_LIMIT` designs) keeps every shape that could reach either Pareto front; without it only
+    shapes that could beat the best objective are evaluated (the best is the same, the fronts partial).
     """
     if objective not in OBJECTIVES:
         raise DseError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -626,7 +644,9 @@ def explore(net: Network, device: Device, objective: str = "latency", bits: Sequ
     if not shapes:
         _raise_no_shape(grid, device, layers)
     all_shapes = shapes
-    shapes, grids, calls = _search(ctx, all_shapes, workers, prune)
+    per_shape = math.prod(len(v) for v in grid.buffer_sizes())
+    fronts = len(all_shapes) * per_shape <= FRONT_GRID_LIMIT if fronts is None else fronts
+    shapes, grids, calls = _search(ctx, all_shapes, workers, prune, objective, fronts)
     flat = _flat(grids, device)
     if not flat["fits"].any():
         raise _no_fit_error(flat, device)
@@ -634,8 +654,7 @@ def explore(net: Network, device: Device, objective: str = "latency", bits: Sequ
     if verify:
         _verify(net, result.best)
     seconds = time.perf_counter() - t0
-    per_shape = math.prod(len(v) for v in grid.buffer_sizes())
-    result.stats = {"designs_simulated": int(flat["fits"].sum()), "designs_in_grid": len(all_shapes) * per_shape,
+    result.stats = {"exact_fronts": fronts, "designs_simulated": int(flat["fits"].sum()), "designs_in_grid": len(all_shapes) * per_shape,
                     "designs_in_searched_shapes": int(flat["ok"].size), "schedulable": int(flat["ok"].sum()),
                     "array_shapes": len(all_shapes), "array_shapes_pruned": len(all_shapes) - len(shapes),
                     "distinct_layers": len(ctx.tables.layers), "engine_layers": len(layers),

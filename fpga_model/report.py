@@ -8,11 +8,13 @@ JSON schema (``to_dict``)::
                "dram_read_act_bytes", "dram_write_bytes", "buffer_read_bytes", "buffer_write_bytes",
                "gops", "energy_pj": {...}},
      "layers": [{"name", "kind", "tiles", "pipeline_starts", "iterations", "cycles", "compute_cycles", "stall_cycles", "macs",
-                 "roofline_cycles", "utilisation", "latency_us", "gops", "dram_read_bytes",
+                 "roofline_cycles", "utilisation", "bound", "latency_us", "gops", "dram_read_bytes",
                  "dram_read_weight_bytes", "dram_read_act_bytes", "dram_write_bytes",
                  "buffer_read_bytes": {...}, "buffer_write_bytes": {...}, "energy_pj": {...}}, ...]}
 
-``energy_pj`` holds dram, sram_input, sram_weight, sram_output, mac, alu, static and total (the sum).
+``energy_pj`` holds dram, sram_input, sram_weight, sram_output, mac, alu, static and total (the sum).  A layer's
+``bound`` is "MAC" when its roofline is the MAC array's, "DRAM" when moving its bytes takes longer (fully
+connected layers at batch 1 stream every weight once: DRAM bound).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def layer_dict(r: LayerResult, clock_mhz: float, macs_per_cycle: int) -> dict:
         "iterations": r.iterations, "cycles": r.cycles,
         "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles, "macs": r.macs,
         "roofline_cycles": r.roofline_cycles, "utilisation": r.macs / (r.cycles * macs_per_cycle),
+        "bound": "MAC" if r.macs / macs_per_cycle >= r.roofline_cycles else "DRAM",
         "latency_us": latency_us, "gops": 2 * r.macs / (latency_us * 1e3),
         "dram_read_bytes": r.dram_read_bytes, "dram_read_weight_bytes": r.dram_read_weight_bytes,
         "dram_read_act_bytes": r.dram_read_act_bytes, "dram_write_bytes": r.dram_write_bytes,
@@ -102,9 +105,9 @@ def table(report: SimReport) -> str:
     from fpga_model.table import format_table
 
     doc = to_dict(report)
-    headers = ["layer", "kind", "cycles", "compute", "stall", "util %", "DRAM rd KiB", "wr KiB", "energy uJ"]
+    headers = ["layer", "kind", "cycles", "compute", "stall", "util %", "bound", "DRAM rd KiB", "wr KiB", "energy uJ"]
     rows = [[r["name"], r["kind"], r["cycles"], r["compute_cycles"], r["stall_cycles"],
-             round(100 * r["utilisation"], 1), round(r["dram_read_bytes"] / 1024, 1),
+             round(100 * r["utilisation"], 1), r.get("bound", ""), round(r["dram_read_bytes"] / 1024, 1),
              round(r["dram_write_bytes"] / 1024, 1), round(r["energy_pj"]["total"] / 1e6, 3)]
             for r in [*doc["layers"], {"name": "TOTAL", "kind": "", **doc["total"]}]]
     t = doc["total"]

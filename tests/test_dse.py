@@ -88,6 +88,15 @@ def test_best_is_optimal_against_brute_force(brute, objective, prune):
     assert all(mine <= _value(objective, c, e) * (1 + 1e-12) for c, e, _, _ in fitting.values())
 
 
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_best_only_search_finds_the_same_best_with_fewer_shapes(objective):
+    full = explore(NET, DEVICE, objective, grid=GRID, fronts=True)
+    best_only = explore(NET, DEVICE, objective, grid=GRID, fronts=False)
+    assert best_only.best.hw == full.best.hw and best_only.best.cycles == full.best.cycles
+    assert best_only.stats["array_shapes_pruned"] >= full.stats["array_shapes_pruned"]
+    assert best_only.stats["exact_fronts"] is False and full.stats["exact_fronts"] is True
+
+
 @pytest.mark.parametrize("prune", [True, False])
 def test_fronts_match_brute_force(brute, prune):
     result = explore(NET, DEVICE, "latency", grid=GRID, prune=prune)
