@@ -248,6 +248,24 @@ def _block_classes(layer: EngineLayer) -> tuple[np.ndarray, np.ndarray]:
     return inverse.reshape(-1), fy
 
 
+def cycles_lower_bound(layer: EngineLayer, hw: HwConfig, least_beats: int,
+                       pipeline_depth: int = PIPELINE_DEPTH) -> int:
+    """Return a bound no tiling of ``layer`` (tiled as given) beats: the sum of its tiles' compute cycles (every
+    ping-pong step is at least the compute of the tile it computes), or the DRAM device's time for
+    ``least_beats`` (the beats of the one-tile tiling: any tiling moves at least those), whichever is larger.
+    Separable sums over the tile sizes of each dimension: no per-tile arrays (the tile chooser's pruning)."""
+    device = least_beats * dram.beat_cycles_x1024(hw) // 1024
+    if layer.kind != "conv":
+        return max(device, int(_flat_compute(layer, hw, np.array(tiles(layer.out_shape[0], layer.tof)),
+                                             pipeline_depth)[0].sum()))
+    f, y, x, i = _tile_sizes(layer)
+    count = len(f) * len(y) * len(x) * len(i)
+    blocks = int(_cdiv(f, hw.pof).sum() * _cdiv(y, hw.poy).sum() * _cdiv(x, hw.pox).sum())
+    drain = hw.poy * hw.pox
+    per_block = int(np.maximum(i * layer.kernel[0] * layer.kernel[1], drain).sum())
+    return max(device, count * (pipeline_depth + drain) + blocks * per_block)
+
+
 COMPRESS_ABOVE_TILES = 256
 """Layers with more tiles than this are summed per tile block by :func:`fast_layer_cycles` (fewer are cheaper
 tile by tile)."""

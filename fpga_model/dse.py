@@ -157,14 +157,22 @@ def _divisor_grid(values: set[int]) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+MAX_BUFFER_SIZES = 8
+"""Buffer sizes per buffer beyond which :func:`_pow2_upto` steps by 4x instead of 2x (ImageNet networks)."""
+
+
 def _pow2_upto(need_bytes: int) -> tuple[int, ...]:
-    """Return MIN_BUFFER_KIB, 2x, 4x ... KiB up to the first size holding ``need_bytes``."""
+    """Return MIN_BUFFER_KIB, 2x, 4x ... KiB up to the first size holding ``need_bytes`` (every other size, 4x
+    apart, ending with that one, when that would be more than :data:`MAX_BUFFER_SIZES` sizes)."""
     sizes, kib = [], MIN_BUFFER_KIB
     while True:
         sizes.append(kib)
         if kib * 1024 >= need_bytes:
-            return tuple(sizes)
+            break
         kib *= 2
+    if len(sizes) > MAX_BUFFER_SIZES:
+        sizes = sizes[::-2][::-1]
+    return tuple(sizes)
 
 
 def default_grid(layers: Sequence[EngineLayer], bits: Sequence[int] = (8, 16)) -> Grid:

@@ -116,19 +116,24 @@ def element_steps(layer: EngineLayer, hw: HwConfig, channels):  # noqa: ANN001, 
     return channels * oh * row_beats(ow, hw)
 
 
+def _window_spans(n_in: int, n_out: int, tile: int, stride: int, kernel: int, pad: int) -> list[tuple[int, int]]:
+    """Return, per tile of ``tile`` outputs along one axis, the inputs [lo, hi) its windows reach inside the image
+    (the padding is made on chip, not read)."""
+    spans, start = [], 0
+    for t in tiles(n_out, tile):
+        lo = start * stride - pad
+        spans.append((max(0, lo), min(n_in, lo + (t - 1) * stride + kernel)))
+        start += t
+    return spans
+
+
 def input_cols(layer: EngineLayer) -> list[tuple[int, int]]:
     """Return, per output-column tile of a conv layer, the input columns [lo, hi) its window reaches inside the
     image (padding columns are made on chip); an untiled width and non-conv layers read whole rows."""
     nix = layer.in_shape[2]
     if layer.kind != "conv" or layer.x_tile >= layer.conv_out[2]:
         return [(0, nix)]
-    stride, kw, left = layer.stride[1], layer.kernel[1], layer.pads[1]
-    cols, x0 = [], 0
-    for t in tiles(layer.conv_out[2], layer.x_tile):
-        lo = x0 * stride - left
-        cols.append((max(0, lo), min(nix, lo + (t - 1) * stride + kw)))
-        x0 += t
-    return cols
+    return _window_spans(nix, layer.conv_out[2], layer.x_tile, layer.stride[1], layer.kernel[1], layer.pads[1])
 
 
 def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:
@@ -140,10 +145,4 @@ def input_rows(layer: EngineLayer) -> list[tuple[int, int]]:
     niy = layer.in_shape[1]
     if layer.kind != "conv":
         return [(0, niy)]
-    stride, kh, top = layer.stride[0], layer.kernel[0], layer.pads[0]
-    rows, y0 = [], 0
-    for t in tiles(layer.conv_out[1], layer.toy):
-        lo = y0 * stride - top
-        rows.append((max(0, lo), min(niy, lo + (t - 1) * stride + kh)))
-        y0 += t
-    return rows
+    return _window_spans(niy, layer.conv_out[1], layer.toy, layer.stride[0], layer.kernel[0], layer.pads[0])

@@ -51,7 +51,7 @@ import numpy as np
 
 from cgap_ir import INPUT, Network, ops
 from cgap_ir.fold_bn import fold_bn
-from fpga_model.cost import fast_layer_cycles
+from fpga_model.cost import cycles_lower_bound, fast_layer_cycles
 from fpga_model.geometry import bank_counts, layer_depths
 from fpga_model.hw import HwConfig
 from fpga_model.layout import act_lanes
@@ -245,7 +245,7 @@ Tiling = tuple[int, int, int, int]
 """(toy, tof, tox, tif): output rows, output channels, output columns and input channels of one conv tile
 (pool / gap / add layers tile channels only: (Noy, tof, Nox, C))."""
 
-MAX_TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16)
+MAX_TILE_COUNTS = (1, 2, 3, 4, 6, 8, 16)
 """Tile counts a dimension is split into by :func:`tile_candidates` (beyond the step-sized tiles)."""
 
 
@@ -376,6 +376,9 @@ class TilingTable:
         self.needs = np.array([[u.input_bytes, u.weight_bytes, u.output_bytes] for u in use], dtype=np.int64)
         self.dominators = self._dominators()
         self.keys: dict[int, tuple[int, ...]] = {}
+        whole = fast_layer_cycles(with_tiling(layer, self.tilings[-1]), hw)[1] if self.tilings else 0
+        self.bounds = np.array([cycles_lower_bound(with_tiling(layer, t), hw, whole) for t in self.tilings],
+                               dtype=np.int64)
 
     def _dominators(self) -> np.ndarray:
         """Return, per tiling, the indices (padded with -1) of the tilings of the same (toy, tof) with a tox and a
@@ -405,9 +408,19 @@ class TilingTable:
         return self.keys[index]
 
     def choose(self, limits: tuple[int, int, int]) -> int | None:
-        """Return the index of the tiling of least :func:`tiling_key` among :meth:`considered`, or None."""
+        """Return the index of the tiling of least :func:`tiling_key` among :meth:`considered`, or None.
+
+        Candidates are keyed in order of their cycle bound (:func:`fpga_model.cost.cycles_lower_bound`) until the
+        bound exceeds the best cycles found: the answer is the exact minimum, most keys are never computed."""
         candidates = self.considered(limits)
-        return min(candidates, key=self.key) if len(candidates) else None
+        best: int | None = None
+        for index in candidates[np.argsort(self.bounds[candidates], kind="stable")]:
+            if best is not None and self.bounds[index] > self.keys[best][0]:
+                break
+            key = self.key(int(index))
+            if best is None or key < self.keys[best]:
+                best = int(index)
+        return best
 
 
 def tiling_table(layer: EngineLayer, hw: HwConfig) -> TilingTable:

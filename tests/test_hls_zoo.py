@@ -28,29 +28,31 @@ def _zoo_net(arch: str):
         return from_onnx(to_onnx(model, SHAPES[arch], Path(tmp) / "m.onnx"), name=arch)
 
 
-def _check(arch: str, preset: str, tmp_path: Path) -> None:
-    net = _zoo_net(arch)
-    rng = np.random.default_rng(0)
-    calib = rng.normal(0, 1, (100, *net.input_shape))
-    report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:3], opt="-O1")["verify"]
+def _check(arch: str, preset: str, tmp_path: Path, net=None, calib_images: int = 100, images: int = 3) -> dict:  # noqa: ANN001
+    """Export ``net`` (default: ``arch`` at irregular widths) for ``preset`` and C-simulate it: bit-exact, no lint
+    finding, iterations, DRAM bytes and cycles equal to the simulator; return the verify report."""
+    net = net or _zoo_net(arch)
+    calib = np.random.default_rng(0).normal(0, 1, (calib_images, *net.input_shape))
+    report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:images], opt="-O1",
+                         min_calib=calib_images)["verify"]
     assert report["bit_exact"] is True
     assert report["lint_findings"] == 0, report["lint"]
     assert report["iterations_match"] is True
     assert report["dram_bytes_match"] is True
     assert report["cycles_match"] is True
     assert [r["saturations"] for r in report["layers"]] == [r["golden_saturations"] for r in report["layers"]]
-    assert report["top1_agreement"] >= 2 / 3
+    return report
 
 
 @pytest.mark.parametrize("arch,preset", FAST)
 def test_zoo_csim_bit_exact(arch, preset, tmp_path):
-    _check(arch, preset, tmp_path)
+    assert _check(arch, preset, tmp_path)["top1_agreement"] >= 2 / 3
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,preset", ALL)
 def test_zoo_csim_bit_exact_all(arch, preset, tmp_path):
-    _check(arch, preset, tmp_path)
+    assert _check(arch, preset, tmp_path)["top1_agreement"] >= 2 / 3
 
 
 # ---------------------------------------------------------------------------- full width on real buffers
@@ -76,21 +78,12 @@ def _full_width_net(arch: str):
         return from_onnx(to_onnx(model, FULL_SHAPE, Path(tmp) / "m.onnx"), name=arch)
 
 
-def _check_full(arch: str, preset: str, tmp_path: Path) -> None:
-    net = _full_width_net(arch)
-    calib = np.random.default_rng(0).normal(0, 1, (8, *net.input_shape))
-    report = export_fpga(net, PRESETS[preset], tmp_path, calib, arch, verify_images=calib[:1], opt="-O1",
-                         min_calib=len(calib))["verify"]
-    assert report["bit_exact"] is True and report["lint_findings"] == 0, report["lint"]
-    assert report["iterations_match"] and report["dram_bytes_match"] and report["cycles_match"]
-
-
 @pytest.mark.parametrize("arch,preset", FULL_FAST)
 def test_zoo_full_width_csim_bit_exact(arch, preset, tmp_path):
-    _check_full(arch, preset, tmp_path)
+    _check(arch, preset, tmp_path, _full_width_net(arch), calib_images=8, images=1)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,preset", FULL_ALL)
 def test_zoo_full_width_csim_bit_exact_all(arch, preset, tmp_path):
-    _check_full(arch, preset, tmp_path)
+    _check(arch, preset, tmp_path, _full_width_net(arch), calib_images=8, images=1)

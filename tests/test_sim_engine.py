@@ -20,12 +20,15 @@ from fpga_model.loopnest import EngineLayer
 from fpga_model.report import ENERGY_KEYS, to_csv, to_dict
 from fpga_model.schedule import (
     ScheduleError,
+    TilingTable,
+    buffer_limits,
     candidate_tilings,
     choose_tiles,
     compute_iterations,
     fuse,
     input_rows,
     schedule,
+    tiling_key,
     with_tiling,
 )
 from fpga_model.testnets import lenet5, resnet_cifar, vgg
@@ -293,3 +296,22 @@ def test_block_compressed_cycles_equal_the_per_tile_sum(nif, nof, side, k, strid
     t = tile_costs(tiled, hw)
     assert fast_layer_cycles(tiled, hw, compress_above=0) == (  # every layer of >= 2 tiles a block: compressed
         pingpong_cycles(t, hw), int((t.weight_beats + t.act_read_beats + t.write_beats).sum()))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nif=st.integers(1, 40), nof=st.integers(1, 40), side=st.integers(3, 30), k=st.sampled_from([1, 3]),
+       kib=st.tuples(st.integers(1, 64), st.integers(1, 64), st.integers(1, 64)),
+       preset=st.sampled_from(["tiny-test", "pynq-z2-16b", "zcu102-8b"]))
+def test_pruned_choice_is_the_exact_minimum_and_bounds_hold(nif, nof, side, k, kib, preset):
+    """The chooser keys candidates in order of a cycle bound and stops early: its answer is the minimum key over
+    every considered tiling, and the bound never exceeds a tiling's simulated cycles."""
+    hw = dataclasses.replace(PRESETS[preset], input_buffer_kib=kib[0], weight_buffer_kib=kib[1],
+                             output_buffer_kib=kib[2])
+    layer = EngineLayer(name="c", kind="conv", nodes=("c",), input="input", output="c", residual=None,
+                        in_shape=(nif, side, side), conv_out=(nof, side, side), out_shape=(nof, side, side),
+                        kernel=(k, k), pads=(k // 2,) * 4, relu=True)
+    table = TilingTable(layer, hw)
+    considered = table.considered(buffer_limits(hw))
+    keys = {int(i): tiling_key(layer, hw, table.tilings[i]) for i in considered}
+    assert all(table.bounds[i] <= key[0] for i, key in keys.items())
+    assert table.choose(buffer_limits(hw)) == (min(keys, key=keys.get) if keys else None)
