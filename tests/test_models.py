@@ -35,6 +35,7 @@ def test_channel_groups_describe_the_layers(arch):
     layers = dict(model.named_modules())
     groups = model.channel_groups()
     assert {g.name for g in groups} == set(default_widths(arch))
+    segments: dict[str, list[tuple[int, int]]] = {}  # consumer layer -> (first input feature, features) per group
     for g in groups:
         assert g.width == model.widths[g.name]
         for p in g.producers:
@@ -42,7 +43,23 @@ def test_channel_groups_describe_the_layers(arch):
             if p.bn:
                 assert layers[p.bn].num_features == g.width
         for c in g.consumers:
-            assert _in_channels(layers[c.layer]) == g.width * c.repeat
+            segments.setdefault(c.layer, []).append((c.offset * c.repeat, g.width * c.repeat))
+    for layer, parts in segments.items():  # the groups a layer reads tile its input (a Concat's parts in order)
+        starts = [0] + [start + size for start, size in sorted(parts)]
+        assert [start for start, _ in sorted(parts)] == starts[:-1], layer
+        assert _in_channels(layers[layer]) == starts[-1], layer
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv2"])
+def test_depthwise_convs_produce_the_group_they_read(arch):
+    model = irregular_model(arch, (3, 32, 32), seed=5)
+    layers = dict(model.named_modules())
+    depthwise = [name for name, m in layers.items() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 10
+    for g in model.channel_groups():
+        for p in g.producers:
+            if p.layer in depthwise:
+                assert layers[p.layer].groups == layers[p.layer].in_channels == g.width
 
 
 @pytest.mark.parametrize("arch", ["vgg11", "resnet20"])
