@@ -5,10 +5,10 @@ side by side, their outputs concatenated along channels), 2×2 max-pools between
 map is at least 2×2) → global average pool → linear.
 
 Fire module ``k`` (from 0) is the torch module ``fires.{k}`` (ONNX import names the ops of a numbered
-container ``fires.0.relu``, ``fires.0.concat``).  Groups: ``stem``, and per fire module ``fire{k}_squeeze``,
-``fire{k}_expand1`` and ``fire{k}_expand3``.  The
-next layer reads the Concat, so it consumes both expand groups: ``expand1`` at input channel 0 and ``expand3``
-at input channel offset ``width(expand1)``.
+container ``fires.0.relu``, ``fires.0.concat``); the pool is ``fires.pool``, so the ``fires`` container runs
+in one go.  Groups: ``stem``, and per fire module ``fire{k}_squeeze``, ``fire{k}_expand1`` and
+``fire{k}_expand3``.  The next layer reads the Concat, so it consumes both expand groups: ``expand1`` at input
+channel 0 and ``expand3`` at input channel offset ``width(expand1)``.
 """
 
 from __future__ import annotations
