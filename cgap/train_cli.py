@@ -31,7 +31,7 @@ def _add(p: argparse.ArgumentParser, flag: str, help_: str, **kw: object) -> Non
 
 
 def _add_basics(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", required=True, help="zoo architecture: lenet5, vgg11/13/16/19, resnet20/32/56/110")
+    p.add_argument("--arch", required=True, help="zoo architecture: lenet5, vgg11/13/16/19, resnet20/32/56/110, mobilenetv2, squeezenet")
     p.add_argument("--dataset", required=True, help="digits, fashion-mnist, mnist, cifar10, cifar100")
     _add(p, "--data-dir", "folder holding the dataset files")
     _add(p, "--method", "full = full width trained normally; prune = train full, L1 filter pruning to the "

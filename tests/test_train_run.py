@@ -15,6 +15,7 @@ import torch
 
 from cgap.checkpoint import load_checkpoint, read_checkpoint_dict
 from cgap.train.config import TrainConfig
+from cgap.train.coupling import check_coupling
 from cgap.train.loop import TrainingDiverged, train
 from cgap.train.metrics import model_cost
 from cgap.train_cli import main as cli_main
@@ -162,3 +163,34 @@ def test_cli_refuses_a_used_run_dir_without_resume(tmp_path, capsys):
     (out / "state.pt").write_bytes(b"x")
     assert cli_main(["train", *CLI_RUN, "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def _dw_concat_run(arch: str, out: Path) -> dict:
+    """Run ``cgap train --arch ARCH --method cgap`` on 640 digits for 4 tiny epochs; return its history."""
+    args = ["train", "--arch", arch, "--method", "cgap", "--dataset", "digits", "--subset", "640", "--width-mult", "0.25",
+            "--epochs", "4", "--batch-size", "64", "--min-width", "1", "--target-params", "0.5",
+            "--target-macs", "none", "--threads", "1", "--no-progress", "--out", str(out)]
+    assert cli_main(args) == 0
+    return json.loads((out / "history.json").read_text())
+
+
+def _assert_grows_then_prunes(hist: dict, out: Path) -> None:
+    kinds = [e["kind"] for e in hist["events"]]
+    assert "grow" in kinds and "prune" in kinds
+    assert kinds.index("prune") > len(kinds) - 1 - kinds[::-1].index("grow")
+    peak = max(e["params"] for e in hist["epochs"])
+    assert hist["epochs"][0]["params"] < peak and hist["epochs"][-1]["params"] < peak
+    assert hist["epochs"][-1]["params"] <= 0.5 * hist["full_reference"]["params"]
+    model = load_checkpoint(out / "model.pt").model
+    check_coupling(model)   # the grown and pruned model still agrees with Torch-Pruning's dependency graph
+    assert model_cost(model)[0] == hist["epochs"][-1]["params"]
+
+
+def test_cgap_cli_grows_and_prunes_mobilenetv2(tmp_path):
+    out = tmp_path / "mnv2"
+    _assert_grows_then_prunes(_dw_concat_run("mobilenetv2", out), out)
+
+
+def test_cgap_cli_grows_and_prunes_squeezenet(tmp_path):
+    out = tmp_path / "squeeze"
+    _assert_grows_then_prunes(_dw_concat_run("squeezenet", out), out)

@@ -10,7 +10,7 @@ import torch
 import torch_pruning as tp
 
 from cgap.checkpoint import load_checkpoint, save_checkpoint
-from cgap.models import build
+from cgap.models import build, default_widths
 from cgap.train.coupling import check_coupling, tp_members, zoo_members
 from cgap.train.grow import grow_maps
 from cgap.train.prune import prune_maps
@@ -19,6 +19,7 @@ from cgap.train.surgery import UnitMap, keep_map, remap_model, remap_optimizer
 from tests.conftest import irregular_model, randomise_bn
 
 CASES = [("vgg11", (1, 28, 28)), ("resnet20", (1, 28, 28)), ("lenet5", (1, 28, 28)), ("vgg11", (3, 32, 32))]
+DW_CONCAT = [("mobilenetv2", (3, 16, 16)), ("squeezenet", (1, 28, 28))]   # depthwise / Concat coupling
 
 
 def _scores(model, seed=0):
@@ -33,7 +34,7 @@ def _max_diff(a, b, shape, train=False):
         return float((a(x) - b(x)).abs().max())
 
 
-@pytest.mark.parametrize("arch,shape", CASES)
+@pytest.mark.parametrize("arch,shape", CASES + DW_CONCAT)
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 def test_split_growth_preserves_output(arch, shape, noise):
     model = irregular_model(arch, shape, seed=2)
@@ -54,7 +55,7 @@ def test_split_noise_breaks_symmetry_of_the_copies():
     assert torch.allclose(cols.sum(1), model.conv2.weight[:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("arch,shape", CASES[:3])
+@pytest.mark.parametrize("arch,shape", CASES[:3] + DW_CONCAT)
 def test_removing_zero_saliency_units_preserves_output(arch, shape):
     model = irregular_model(arch, shape, seed=4)
     dead = {}
@@ -65,8 +66,8 @@ def test_removing_zero_saliency_units_preserves_output(arch, shape):
             dead[g.name] = list(range(0, g.width, 2))[: g.width - 1]
             for c in g.consumers:
                 w = model.get_submodule(c.layer).weight
-                view = w.view(w.shape[0], g.width, -1)
-                view[:, dead[g.name]] = 0.0
+                view = w.view(w.shape[0], w.shape[1] // c.repeat, -1)   # (out, input channels, rest)
+                view[:, [c.offset + i for i in dead[g.name]]] = 0.0
     meter = SaliencyMeter("taylor")
     x = torch.randn(16, *shape)
     y = torch.randint(0, 10, (16,))
@@ -98,7 +99,7 @@ def test_removing_zero_saliency_units_preserves_output(arch, shape):
         assert float((model.train()(x) - pruned.train()(x)).abs().max()) <= 1e-5
 
 
-@pytest.mark.parametrize("arch,shape", CASES[:3])
+@pytest.mark.parametrize("arch,shape", CASES[:3] + DW_CONCAT)
 def test_result_is_an_ordinary_zoo_model(arch, shape, tmp_path):
     model = irregular_model(arch, shape, seed=1)
     maps = {g: UnitMap(torch.tensor([2, 0, -1, 0, 1] if w >= 3 else [0, -1, 0])) for g, w in model.widths.items()}
@@ -139,14 +140,40 @@ def test_optimizer_momentum_carried_for_kept_units_zero_for_new():
     assert float(cons[:, 2].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("arch,shape", [("vgg11", (1, 28, 28)), ("resnet20", (1, 8, 8)), ("lenet5", (1, 28, 28))])
+COUPLING = [("vgg11", (1, 28, 28)), ("resnet20", (1, 8, 8)), ("lenet5", (1, 28, 28)), ("mobilenetv2", (3, 16, 16)),
+            ("squeezenet", (1, 28, 28))]
+
+
+@pytest.mark.parametrize("arch,shape", COUPLING)
 def test_zoo_groups_match_torch_pruning_dependency_graph(arch, shape):
     model = irregular_model(arch, shape, seed=0)
     check_coupling(model)
     assert zoo_members(model) == tp_members(model)
 
 
-@pytest.mark.parametrize("arch,shape", [("vgg11", (1, 28, 28)), ("resnet20", (1, 8, 8)), ("lenet5", (1, 28, 28))])
+@pytest.mark.parametrize("arch", ["mobilenetv2", "squeezenet"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_depthwise_and_concat_coupling_at_other_widths(arch, seed):
+    model = irregular_model(arch, (3, 8, 8), seed=seed)
+    check_coupling(model)
+    members = zoo_members(model)
+    if arch == "mobilenetv2":   # the first block's depthwise conv is coupled to the stem; later ones to their expand
+        assert ("blocks.0.conv2", "out", 1, 0) in members["stem"]
+        assert ("blocks.1.conv2", "out", 1, 0) in members["s2b0"]
+    else:                       # the next squeeze conv reads expand3 after expand1's channels
+        assert ("fires.1.squeeze", "in", 1, model.widths["fire0_expand1"]) in members["fire0_expand3"]
+
+
+def test_one_channel_depthwise_conv_is_followed_through():
+    """At width 1 Torch-Pruning sees the depthwise conv as an ordinary conv; the cross-check still agrees."""
+    widths = {g: 2 for g in default_widths("mobilenetv2")} | {"stem": 1, "s2b0": 1}
+    torch.manual_seed(0)
+    model = build("mobilenetv2", (3, 8, 8), 10, widths=widths)
+    assert model.get_submodule("blocks.1.conv2").groups == 1
+    check_coupling(model)
+
+
+@pytest.mark.parametrize("arch,shape", COUPLING)
 def test_pruning_equals_torch_pruning(arch, shape):
     """Our index surgery and Torch-Pruning's in-place pruning give identical tensors."""
     model = irregular_model(arch, shape, seed=6)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import TYPE_CHECKING
 
-from cgap.models import lenet, resnet, vgg
+from cgap.models import lenet, mobilenetv2, resnet, squeezenet, vgg
 from cgap.models.base import ChannelGroup, Consumer, Producer
 from cgap.models.graph import ZooGraph
 from cgap_ir.errors import CgapError
@@ -43,6 +43,8 @@ REGISTRY: dict[str, Arch] = {
     "lenet5": Arch(lambda: dict(lenet.DEFAULT_WIDTHS), lenet.graph, lenet.channel_groups),
     **{name: _vgg(name) for name in vgg.CONFIGS},
     **{name: _resnet(name) for name in resnet.DEPTHS},
+    "mobilenetv2": Arch(mobilenetv2.default_widths, mobilenetv2.graph, mobilenetv2.channel_groups),
+    "squeezenet": Arch(squeezenet.default_widths, squeezenet.graph, squeezenet.channel_groups),
 }
 
 

@@ -1,8 +1,9 @@
 """What every zoo model shares, without torch: its coupled channel groups and the width-map check.
 
 A *group* is a set of channels that must keep the same width: a conv's filters (with its
-BN channels), every conv/linear that reads them, and, in ResNets, every tensor joined to
-them by a residual add.  Growing or pruning a unit of a group touches every member.
+BN channels), every conv/linear that reads them, and, in ResNets and MobileNetV2, every tensor joined to
+them by a residual add.  A depthwise conv is a *producer* of the group it reads (its filter ``c`` reads
+and writes channel ``c``); a layer reading a channel Concat consumes several groups at channel offsets.  Growing or pruning a unit of a group touches every member.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ class Consumer:
     """A layer whose input channels belong to a group.
 
     ``repeat`` > 1 for a Linear after Flatten: group channel ``c`` owns input features
-    ``c*repeat .. (c+1)*repeat - 1``.
+    ``c*repeat .. (c+1)*repeat - 1``.  ``offset`` > 0 when the layer reads a channel Concat and the
+    group is not its first part: group channel ``c`` is then input channel ``offset + c`` (features
+    ``(offset + c)*repeat ..``).  The groups feeding one layer tile its input channels.
     """
 
     layer: str
     repeat: int = 1
+    offset: int = 0
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,12 @@ class GraphBuilder:
         op = ops.Conv2d(cin, cout, (kernel, kernel), (stride, stride), (pad, pad, pad, pad), has_bias=bias)
         return self.module(path, op, src)
 
+    def depthwise(self, path: str, src: str, kernel: int, stride: int = 1) -> str:
+        """Add a same-padded depthwise ``kernel``×``kernel`` conv (groups = channels, no bias) on ``src``; return its name."""
+        c, pad = self.shapes[src][0], kernel // 2
+        op = ops.Conv2d(c, c, (kernel, kernel), (stride, stride), (pad, pad, pad, pad), groups=c, has_bias=False)
+        return self.module(path, op, src)
+
     def bn(self, path: str, src: str) -> str:
         """Add a BatchNorm over ``src``'s channels; return its name."""
         return self.module(path, ops.BatchNorm(self.shapes[src][0], BN_EPS), src)
@@ -83,6 +89,10 @@ class GraphBuilder:
     def relu(self, scope: str, src: str) -> str:
         """Add a functional ReLU inside ``scope``; return its name."""
         return self.func(scope, ops.ReLU(), src)
+
+    def relu6(self, scope: str, src: str) -> str:
+        """Add a functional ReLU6 (the IR's Clip(0, 6), as ONNX import gives it) inside ``scope``; return its name."""
+        return self.func(scope, ops.Clip(lo=0.0, hi=6.0), src)
 
     def shape(self, name: str) -> Shape:
         """Return the per-image output shape of node ``name`` (or ``INPUT``)."""

@@ -19,12 +19,14 @@ from cgap_ir.errors import CgapError
 Env = dict[str, torch.Tensor]
 
 FUNCTIONAL = {
-    "ReLU": lambda x: torch.relu(x),
-    "Flatten": lambda x: torch.flatten(x, 1),
-    "GlobalAvgPool": lambda x: F.adaptive_avg_pool2d(x, 1),
-    "Add": lambda a, b: a + b,
+    "ReLU": lambda op, x: torch.relu(x),
+    "Clip": lambda op, x: F.relu6(x) if (op.lo, op.hi) == (0.0, 6.0) else torch.clamp(x, op.lo, op.hi),
+    "Flatten": lambda op, x: torch.flatten(x, 1),
+    "GlobalAvgPool": lambda op, x: F.adaptive_avg_pool2d(x, 1),
+    "Add": lambda op, a, b: a + b,
+    "Concat": lambda op, *xs: torch.cat(xs, 1),
 }
-"""Ops a module's ``forward`` applies itself (their IR kind → the torch call)."""
+"""Ops a module's ``forward`` applies itself (their IR kind → the torch call, given the op and its inputs)."""
 
 
 def torch_module(op: ops.Op) -> nn.Module:
@@ -68,7 +70,7 @@ class Scope(nn.Module):
                 continue
             args = [env[src] for src in step.inputs]
             module = self.runs_by_module.get(step.name)
-            env[step.name] = getattr(self, module)(*args) if module else FUNCTIONAL[step.op.kind](*args)
+            env[step.name] = getattr(self, module)(*args) if module else FUNCTIONAL[step.op.kind](step.op, *args)
         return env
 
 

@@ -2,9 +2,9 @@
 
 A :class:`UnitMap` says, for one coupled group, which old unit each new unit comes from
 (``-1`` = a freshly initialised unit).  :func:`remap_model` builds the zoo model at the new widths and
-copies/slices/duplicates every tensor along its group's axis: producer rows (conv filters, linear
-rows, biases, BN affine and running stats) and consumer columns (conv input channels, linear input
-features, ``repeat`` features per channel after a flatten).  When several new units share a source
+copies/slices/duplicates every tensor along its group's axis: producer rows (conv filters, depthwise
+filters, linear rows, biases, BN affine and running stats) and consumer columns (conv input channels, linear
+input features, ``repeat`` features per channel after a flatten; each part of a Concat by its own group).  When several new units share a source
 (a Net2Net split), the consumer columns of the copies are scaled so they sum to the original column;
 ``noise`` perturbs the shares per element with zero-sum noise, so the function is preserved exactly
 while the copies' symmetry is broken.  Optimizer state is carried for kept units and zeroed for new ones.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from cgap.models import ZooModel, build
+from cgap_ir.errors import CgapError
 
 
 @dataclass(frozen=True)
@@ -54,35 +55,39 @@ def keep_map(indices: list[int] | torch.Tensor) -> UnitMap:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Which group a state tensor's dim 0 (``out``) and dim 1 (``inp``, ``repeat`` features each) belong to."""
+    """Which group a state tensor's dim 0 (``out``) belongs to, and which groups its dim 1 (``inp``) reads.
+
+    ``inp`` lists the groups whose channels make up the input, in input order: one group for an ordinary
+    consumer, several when the layer reads a channel Concat.  A weight's dim 1 is read as (channels, rest):
+    ``repeat`` features per channel after a flatten, or the kernel window of a conv.
+    """
 
     out: str | None = None
-    inp: str | None = None
-    repeat: int = 1
+    inp: tuple[str, ...] = ()
 
 
 def tensor_specs(model: ZooModel) -> dict[str, TensorSpec]:
     """Return, for every state-dict key touched by a coupled group, how it maps to groups."""
     out_of: dict[str, str] = {}
-    in_of: dict[str, tuple[str, int]] = {}
+    parts_of: dict[str, list[tuple[int, str]]] = {}  # consumer layer -> (offset, group) per part
     for g in model.channel_groups():
         for p in g.producers:
             out_of[p.layer] = g.name
             if p.bn:
                 out_of[p.bn] = g.name
         for c in g.consumers:
-            in_of[c.layer] = (g.name, c.repeat)
+            parts_of.setdefault(c.layer, []).append((c.offset, g.name))
     specs: dict[str, TensorSpec] = {}
     for key in model.state_dict():
         layer, _, leaf = key.rpartition(".")
         if leaf == "num_batches_tracked":
             continue
         out = out_of.get(layer)
-        inp, rep = in_of.get(layer, (None, 1)) if leaf == "weight" else (None, 1)
-        if inp is not None and model.get_submodule(layer).weight.dim() < 2:
-            inp = None
+        inp = tuple(g for _, g in sorted(parts_of.get(layer, []))) if leaf == "weight" else ()
+        if inp and model.get_submodule(layer).weight.dim() < 2:
+            inp = ()
         if out or inp:
-            specs[key] = TensorSpec(out, inp, rep)
+            specs[key] = TensorSpec(out, inp)
     return specs
 
 
@@ -105,6 +110,23 @@ def _split_factor(shape: tuple[int, int, int], m: UnitMap, old_width: int, noise
     return (1.0 + noise * r) / copies
 
 
+def _remap_part(t3: torch.Tensor, rows: torch.Tensor, m: UnitMap | None, old_width: int, noise: float,
+                gen: torch.Generator | None, state: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return one input group's columns ``t3`` (o, old width, e) carried by ``m`` and their carried-mask.
+
+    ``rows`` (o,) says which output rows are carried; a group without a map keeps its columns.
+    """
+    o, _, e = t3.shape
+    if m is None:
+        return t3, rows.view(o, 1, 1).expand(o, old_width, e)
+    t3 = t3.index_select(1, m.src.clamp(min=0))
+    keep = ~m.is_new() if state else m.src >= 0
+    mask = rows.view(o, 1, 1) & keep.view(1, -1, 1)
+    if not state:
+        t3 = t3 * _split_factor(tuple(t3.shape), m, old_width, noise, gen)
+    return t3, mask.expand(o, m.width, e)
+
+
 def remap_tensor(old: torch.Tensor, base: torch.Tensor, spec: TensorSpec, maps: dict[str, UnitMap],
                  old_widths: dict[str, int], noise: float = 0.0, gen: torch.Generator | None = None,
                  state: bool = False) -> torch.Tensor:
@@ -118,18 +140,18 @@ def remap_tensor(old: torch.Tensor, base: torch.Tensor, spec: TensorSpec, maps: 
     if om is not None:
         keep = ~om.is_new() if state else om.src >= 0
         t, mask = _gather_out(t, om, keep)
-        mask = mask.clone()
-    im = maps.get(spec.inp) if spec.inp else None
-    if im is not None:
-        o, old_c = t.shape[0], old_widths[spec.inp]
-        t3 = t.reshape(o, old_c, -1).index_select(1, im.src.clamp(min=0))
-        m3 = mask.reshape(o, old_c, -1)[:, :1].expand(o, im.width, t3.shape[2])
-        keep = ~im.is_new() if state else im.src >= 0
-        m3 = m3 & keep.view(1, -1, 1)
-        if not state:
-            t3 = t3 * _split_factor(tuple(t3.shape), im, old_c, noise, gen)
-        t, mask = t3.reshape(base.shape), m3.reshape(base.shape)
-    return torch.where(mask, t.reshape(base.shape), base)
+    if any(g in maps for g in spec.inp):
+        o, widths = t.shape[0], [old_widths[g] for g in spec.inp]
+        if t[0].numel() % sum(widths):
+            raise CgapError(f"a consumer's {t[0].numel()} input features are not a multiple of its groups' "
+                            f"{sum(widths)} channels ({', '.join(spec.inp)})")
+        t3 = t.reshape(o, sum(widths), -1)
+        rows = mask.reshape(o, -1)[:, 0]
+        parts = [_remap_part(chunk, rows, maps.get(g), w, noise, gen, state)
+                 for g, w, chunk in zip(spec.inp, widths, t3.split(widths, dim=1), strict=True)]
+        t = torch.cat([p for p, _ in parts], dim=1)
+        mask = torch.cat([m for _, m in parts], dim=1)
+    return torch.where(mask.reshape(base.shape), t.reshape(base.shape), base)
 
 
 def remap_model(model: ZooModel, maps: dict[str, UnitMap], noise: float = 0.0, seed: int = 0) -> ZooModel:
