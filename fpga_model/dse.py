@@ -4,9 +4,12 @@ The grid (:func:`default_grid`): bit widths {8, 16} (act = weight; acc 32 / 48 b
 the powers of two and the divisors of the network's output widths/heights (up to the largest); Pof
 likewise over output channels; each of the three ping-pong buffers a power of two KiB from
 ``MIN_BUFFER_KIB`` up to the first size that holds the whole largest layer (a bigger buffer
-changes no tile choice, so it only costs BRAM and SRAM energy: dominated).  Array shapes that cannot
-fit whatever their buffers (:func:`shape_floor`: DSPs, logic LUTs and FFs) are left out; every remaining
-(array, buffers) point is evaluated.
+changes no tile choice, so it only costs BRAM and SRAM energy: dominated), every other one (4x apart) when
+that is more than :data:`MAX_BUFFER_SIZES` sizes.  Array shapes that cannot fit whatever their buffers
+(:func:`shape_floor`: DSPs, logic LUTs and FFs) are left out, so are buffer splits over the device's
+:func:`storage_bits`; every remaining (array, buffers) point is evaluated — or, for grids over
+:data:`FRONT_GRID_LIMIT` designs (ImageNet networks), every point of the array shapes whose bound on the
+objective is not beaten by a design already found (the best design is the same; the fronts are partial).
 
 Resources: one model with ``cgap-export``.  Each design is costed by ``resources.estimate`` of the engine
 its own tiles compile to (``fpga_model.geometry``: bank counts from the network's strides and the array,
@@ -275,6 +278,8 @@ class _Context:
     tables: _LayerTables
     sim_calls: int = 0
     cache: dict = field(default_factory=dict)
+    incumbent: float = math.inf     # best fitting cycles so far when only the latency-best design is wanted
+    triage: bool = False            # skip buffer splits whose cycle bound exceeds the incumbent (best-only latency)
 
     def layer_cost(self, u: int, hw: HwConfig, tiling: Tiling) -> tuple[int, float, np.ndarray, dict]:
         """Return (cycles, energy pJ without SRAM, SRAM bytes per buffer, energy dict) of layer ``u`` tiled ``tiling``."""
@@ -313,24 +318,54 @@ def storage_bits(device: Device) -> int:
 
 def _chosen(ctx: _Context, hw: HwConfig) -> list[tuple[list[Tiling], np.ndarray]]:
     """Return per distinct layer (its candidate tilings, the index ``choose_tiles`` takes at each buffer triple,
-    ``_NONE`` where none fits or the buffers exceed :func:`storage_bits`): the chooser's own
-    :class:`~fpga_model.schedule.TilingTable`."""
+    ``_NONE`` where none fits, the buffers exceed :func:`storage_bits`, or — with ``ctx.triage`` — the triple's
+    cycle bound exceeds the best fitting design found): the chooser's own :class:`~fpga_model.schedule.TilingTable`."""
     sizes = ctx.grid.buffer_sizes()
     storable = storage_bits(ctx.device)
     triples = [(i, w, o) for i, w, o in itertools.product(*(range(len(s)) for s in sizes))
                if (sizes[0][i] + sizes[1][w] + sizes[2][o]) * 8192 <= storable]
-    out = []
-    for u in range(len(ctx.tables.layers)):
-        table = ctx.tables.table(u, hw)
-        before = len(table.keys)
-        ranks = np.full([len(s) for s in sizes], _NONE, dtype=np.int64)
-        for i, w, o in triples:
-            best = table.choose((sizes[0][i] * 1024, sizes[1][w] * 1024, sizes[2][o] * 1024))
-            if best is not None:
-                ranks[i, w, o] = best
-        ctx.sim_calls += len(table.keys) - before       # each tiling the choice compared was costed once
-        out.append((table.tilings, ranks))
-    return out
+    tables = [ctx.tables.table(u, hw) for u in range(len(ctx.tables.layers))]
+    before = sum(len(t.keys) for t in tables)
+    ranks = [np.full([len(s) for s in sizes], _NONE, dtype=np.int64) for _ in tables]
+    if ctx.triage:
+        triples = _triage(ctx, hw, tables, ranks, triples)
+    else:
+        for table, grid in zip(tables, ranks, strict=True):
+            for i, w, o in triples:
+                best = table.choose((sizes[0][i] * 1024, sizes[1][w] * 1024, sizes[2][o] * 1024))
+                grid[i, w, o] = _NONE if best is None else best
+    ctx.sim_calls += sum(len(t.keys) for t in tables) - before   # each tiling a choice compared was costed once
+    return [(t.tilings, grid) for t, grid in zip(tables, ranks, strict=True)]
+
+
+def _triage(ctx: _Context, hw: HwConfig, tables: list[TilingTable], ranks: list[np.ndarray],
+            triples: list[tuple[int, int, int]]) -> list:
+    """Fill ``ranks`` for the buffer triples that could beat ``ctx.incumbent`` cycles, in order of their bound (Σ
+    over layers of the least cycle bound of a fitting tiling), lowering the incumbent with every fitting design."""
+    sizes = ctx.grid.buffer_sizes()
+    limits = np.array([[sizes[0][i] * 1024, sizes[1][w] * 1024, sizes[2][o] * 1024] for i, w, o in triples],
+                      dtype=np.int64).reshape(-1, 3)
+    bound = np.zeros(len(triples))
+    for (_, count), table in zip(ctx.tables.layers, tables, strict=True):
+        fits = np.all(table.needs[:, None, :] <= limits[None, :, :], axis=2)
+        bound += count * np.where(fits, table.bounds[:, None], np.inf).min(axis=0, initial=np.inf)
+    done = []
+    for t in np.argsort(bound, kind="stable"):
+        if not bound[t] <= ctx.incumbent:
+            break
+        chosen = [table.choose(tuple(limits[t])) for table in tables]
+        if any(c is None for c in chosen):
+            continue
+        i, w, o = triples[t]
+        for grid, c in zip(ranks, chosen, strict=True):
+            grid[i, w, o] = c
+        done.append(triples[t])
+        tiled = [with_tiling(table.layer, table.tilings[c]) for table, c in zip(tables, chosen, strict=True)]
+        cycles = sum(count * ctx.layer_cost(u, hw, table.tilings[c])[0]
+                     for u, ((_, count), table, c) in enumerate(zip(ctx.tables.layers, tables, chosen, strict=True)))
+        if cycles < ctx.incumbent and res.estimate_layers(tiled, hw, ctx.device).fits:
+            ctx.incumbent = cycles
+    return done
 
 
 def evaluate_shape(ctx: _Context, shape: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
@@ -400,8 +435,9 @@ def _evaluate_chunk(ctx: _Context, shapes: list[tuple[int, int, int, int]]) -> t
 _WORKER_CTX: _Context | None = None
 
 
-def _worker(shapes: list[tuple[int, int, int, int]]) -> tuple[list[dict], int]:
+def _worker(job: tuple[list[tuple[int, int, int, int]], float]) -> tuple[list[dict], int]:
     assert _WORKER_CTX is not None
+    shapes, _WORKER_CTX.incumbent = job
     return _evaluate_chunk(_WORKER_CTX, shapes)
 
 
@@ -462,6 +498,10 @@ class _Pruner:
         self.cycles = np.zeros(0)
         self.energy = np.zeros(0)
         self.objective, self.fronts, self.clock_mhz = objective, fronts, clock_mhz
+
+    def best_cycles(self) -> float:
+        """Return the fewest cycles of a fitting design added so far (inf before any)."""
+        return float(self.cycles.min()) if len(self.cycles) else math.inf
 
     def value(self, cycles, energy_pj):  # noqa: ANN001, ANN201 - floats or arrays
         """Return the objective of designs (or of bounds) with these cycles and energies (pJ)."""
@@ -527,7 +567,10 @@ def _search(ctx: _Context, shapes: list[tuple[int, int, int, int]], workers: int
             todo = [s for s in batch if not (prune and _skip(ctx, pruner, s, dsps[s], quick[s], tight))]
             calls += ctx.sim_calls - before
             chunks = [todo[i::workers] for i in range(workers)] if pool else [todo]
-            results = list(pool.map(_worker, chunks)) if pool else [_evaluate_chunk(ctx, todo)]
+            if ctx.triage:
+                ctx.incumbent = min(ctx.incumbent, pruner.best_cycles())
+            results = (list(pool.map(_worker, [(c, ctx.incumbent) for c in chunks])) if pool
+                       else [_evaluate_chunk(ctx, todo)])
             for chunk, (chunk_grids, n) in zip(chunks, results, strict=True):
                 calls += n
                 for s, g in zip(chunk, chunk_grids, strict=True):
@@ -654,6 +697,7 @@ def explore(net: Network, device: Device, objective: str = "latency", bits: Sequ
     all_shapes = shapes
     per_shape = math.prod(len(v) for v in grid.buffer_sizes())
     fronts = len(all_shapes) * per_shape <= FRONT_GRID_LIMIT if fronts is None else fronts
+    ctx.triage = not fronts and objective == "latency" and prune
     shapes, grids, calls = _search(ctx, all_shapes, workers, prune, objective, fronts)
     flat = _flat(grids, device)
     if not flat["fits"].any():
