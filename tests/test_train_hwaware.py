@@ -204,6 +204,7 @@ def test_bad_baseline_and_hw_input_is_one_line(tmp_path, capsys, argv, needle):
                      "--no-progress", *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2 and needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_scratch_refuses_a_checkpoint_of_another_arch(latency_run, tmp_path, capsys):
