@@ -1,7 +1,7 @@
 """The CGaP paper's comparison in our setting: full vs prune vs cgap, with the accelerator's numbers.
 
 For each arch (vgg11, resnet20) and method, takes the trained checkpoint that
-``benchmarks/cgap_table.py`` left in ``RUNS/<arch>-<method>/`` (training them first with the same
+``benchmarks/cgap_table.py`` left in ``RUNS/<arch>-<method>-s0/`` (training them first with the same
 settings when missing), simulates it on one named HwConfig, and writes a markdown table: test
 accuracy, params, MACs, DRAM access energy and inference latency, with each reduction of ``cgap``
 against ``full`` next to the paper's (ResNet-110 on CIFAR-10: −64.0% params, −63.3% FLOPs, −11.8% DRAM
@@ -26,6 +26,12 @@ from fpga_model.hw import load_hw
 
 PAPER = {"params": -64.0, "MACs": -63.3, "DRAM energy": -11.8, "latency": -40.2}
 METHODS = ("full", "prune", "cgap")
+
+
+def run_dir(runs: Path, arch: str, method: str) -> Path:
+    """Return the folder of (arch, method): cgap_table.py's first seed (``-s0``), or an older unsuffixed run."""
+    seeded = runs / f"{arch}-{method}-s0"
+    return seeded if seeded.is_dir() or not (runs / f"{arch}-{method}").is_dir() else runs / f"{arch}-{method}"
 
 
 def measure(run: Path, hw_name: str) -> dict:
@@ -69,10 +75,10 @@ def verdict(arch: str, cells: dict[str, dict]) -> list[str]:
 
 def ensure_runs(runs: Path, archs: list[str], extra: list[str]) -> None:
     """Train the missing (arch, method) runs with benchmarks/cgap_table.py's settings."""
-    missing = [a for a in archs if not all((runs / f"{a}-{m}" / "model.pt").is_file() for m in METHODS)]
+    missing = [a for a in archs if not all((run_dir(runs, a, m) / "model.pt").is_file() for m in METHODS)]
     if missing:
         cmd = [sys.executable, str(Path(__file__).with_name("cgap_table.py")), "--runs", str(runs),
-               "--archs", ",".join(missing), *extra]
+               "--archs", ",".join(missing), "--methods", ",".join(METHODS), "--resume", *extra]
         print("training missing runs:", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_runs(runs, archs, args.train_args.split())
     rows, notes = [], []
     for arch in archs:
-        cells = {m: measure(runs / f"{arch}-{m}", args.hw) for m in METHODS}
+        cells = {m: measure(run_dir(runs, arch, m), args.hw) for m in METHODS}
         rows += rows_for(arch, cells)
         notes += verdict(arch, cells)
     head = ("| arch | method | test acc (%) | params | MACs/img | DRAM energy (uJ/img) | latency (us/img) "

@@ -4,8 +4,10 @@ Each stage is an ordinary CLI command, run in order into one run directory::
 
     RUN/full/      cgap train --method full    (the full-width baseline)
     RUN/cgap/      cgap train --method cgap    (seed → grow → prune → fine-tune)
+    RUN/uniform/   cgap train --method uniform --match RUN/cgap/model.pt --by latency --hw HW
+                   (the full net uniformly narrowed to cgap's simulated latency: the baseline cgap must beat)
     RUN/hls/       cgap-export RUN/cgap/model.pt --target fpga --verify   (HLS project + g++ C-sim)
-    RUN/sim/       the accelerator simulated for both models (cgap sim --json)
+    RUN/sim/       the accelerator simulated for every model (cgap sim --json)
     RUN/summary.json, RUN/hw.toml, RUN/resources.json, RUN/report.html   (cgap report)
 
 Fashion-MNIST comes from the Debian package; without it (and without --data-dir) the demo uses
@@ -65,12 +67,13 @@ def _stage(title: str, argv: list[str], entry) -> None:  # noqa: ANN001 - a main
         raise CgapError(f"demo stage '{title}' failed (exit {status}); run it alone to see why")
 
 
-def _train(run: Path, args: argparse.Namespace, dataset: str, method: str, epochs: int, subset: int) -> Path:
+def _train(run: Path, args: argparse.Namespace, dataset: str, method: str, epochs: int, subset: int,
+           extra: tuple[str, ...] = ()) -> Path:
     from cgap.cli import main
 
     out = run / method
     argv = ["train", "--arch", args.arch, "--dataset", dataset, "--method", method, "--epochs", str(epochs),
-            "--subset", str(subset), "--out", str(out), "--force"]
+            "--subset", str(subset), "--out", str(out), "--force", *extra]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
     _stage(f"train {method}", argv, main)
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = pick_dataset(args.dataset, args.data_dir)
     start = time.perf_counter()
     models = {m: _train(run_dir, args, dataset, m, epochs, subset) for m in ("full", "cgap")}
+    models["uniform"] = _train(run_dir, args, dataset, "uniform", epochs, subset,
+                               ("--match", str(models["cgap"]), "--by", "latency", "--hw", args.hw))
     verify = _export(run_dir, args, models["cgap"], images)
     rows = summary_rows(run_dir, _simulate(run_dir, args.hw, models))
     write_text_atomic(run_dir / "summary.json", json.dumps(rows, indent=1))

@@ -17,6 +17,8 @@ from cgap_ir.errors import CgapError
 OLD_RUN_ENTRY = {"epoch": 3, "step": 30, "growing": False, "pruning": True, "best_val": 44.5, "stale_epochs": 1,
                  "pre_prune_best": 10.9375, "train_macs": 899699904, "train_seconds": 0.52, "overhead_seconds": 0.32,
                  "stop_reasons": {"growing": "width cap reached (epoch 1, step 8)"}}
+# Keys the policy state gained later (issue 16: --align pof, the growth-step plateau of --grow-alloc saliency).
+NEW_KEYS = {"aligned": False, "grow_best": -1.0, "grow_stale": 0}
 
 
 def _write_old_state(out, run_entry: dict) -> None:
@@ -45,7 +47,9 @@ def test_saved_run_entry_keeps_the_old_flat_keys_and_loads_weights_only(tmp_path
     save_state(tmp_path, model, torch.optim.SGD(model.parameters(), lr=0.1), {}, old.run, old.policy,
                {"epochs": [], "events": []}, {})
     torch.load(tmp_path / STATE_FILE, weights_only=True)
-    assert read_checkpoint_dict(tmp_path / STATE_FILE)["extra"]["run"] == OLD_RUN_ENTRY
+    saved = read_checkpoint_dict(tmp_path / STATE_FILE)["extra"]["run"]
+    assert {k: saved[k] for k in OLD_RUN_ENTRY} == OLD_RUN_ENTRY
+    assert {k: saved[k] for k in set(saved) - set(OLD_RUN_ENTRY)} == NEW_KEYS  # added since, at their defaults
     again = load_state(tmp_path)
     assert (again.run, again.policy) == (old.run, old.policy)
 

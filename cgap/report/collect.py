@@ -8,6 +8,7 @@ Layouts understood (all parts optional, at least one required)::
     RUN_DIR/**/verify.json                   `cgap-export --verify` results
     RUN_DIR/hw.toml, RUN_DIR/resources.json  the accelerator configuration and its resource estimate
     RUN_DIR/summary.json                     the pipeline's comparison rows
+    RUN_DIR/tradeoff.csv                     accuracy vs accelerator cost per run (benchmarks/cgap_table.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cgap.report.tradeoff import FILE, read_csv
 from cgap_ir.errors import CgapError
 
 
@@ -30,10 +32,11 @@ class RunData:
     hw_toml: str | None = None
     resources: dict | None = None
     summary: list[dict] = field(default_factory=list)
+    tradeoff: list[dict] = field(default_factory=list)
 
     def empty(self) -> bool:
         """Return True when nothing reportable was found."""
-        return not (self.histories or self.sims or self.verify or self.summary)
+        return not (self.histories or self.sims or self.verify or self.summary or self.tradeoff)
 
 
 def _read_json(path: Path, kind: type = dict) -> dict | list:
@@ -67,6 +70,8 @@ def collect(root: str | Path) -> RunData:
         data.resources = _read_json(root / "resources.json")
     if (root / "summary.json").is_file():
         data.summary = _read_json(root / "summary.json", list)
+    if (root / FILE).is_file():
+        data.tradeoff = read_csv(root / FILE)
     if data.empty():
         raise CgapError(f"{root}: nothing to report (no history.json, sim/*.json, verify.json or summary.json)")
     return data

@@ -76,3 +76,36 @@ def sim_bars(sim: dict) -> bytes:
     bottom.set_xticks(list(xs), names, rotation=90, fontsize=6)
     top.set_title(f"{sim.get('network', '')} on {sim.get('hw', '')}: per-layer latency and energy")
     return _png(fig)
+
+
+MARKERS = {"full": "s", "prune": "v", "scratch": "^", "uniform": "D", "cgap": "o", "cgap-latency": "*"}
+
+
+def tradeoff_scatter(rows: list[dict]) -> bytes:
+    """Return a PNG: test accuracy against simulated latency and against MACs, one point per run (every method
+    and seed), the full model's mean accuracy as a dashed line and the Pareto front as a step line; one row of
+    plots per arch."""
+    from cgap.report.tradeoff import mean_std, pareto_front
+
+    archs = list(dict.fromkeys(r["arch"] for r in rows))
+    fig, axes = plt.subplots(len(archs), 2, figsize=(11, 3.8 * len(archs)), squeeze=False)
+    for row_axes, arch in zip(axes, archs, strict=True):
+        mine = [r for r in rows if r["arch"] == arch]
+        full = [r["test_acc"] for r in mine if r["method"] == "full"]
+        for ax, key, label in zip(row_axes, ("latency_us", "macs"), ("simulated latency (us/img)", "MACs per image"),
+                                  strict=True):
+            for method in dict.fromkeys(r["method"] for r in mine):
+                pts = [r for r in mine if r["method"] == method]
+                ax.scatter([r[key] for r in pts], [r["test_acc"] for r in pts], label=method,
+                           marker=MARKERS.get(method, "o"), s=60 if method == "cgap-latency" else 30)
+            front = [mine[i] for i in pareto_front([(r[key], r["test_acc"]) for r in mine])]
+            ax.step([r[key] for r in front], [r["test_acc"] for r in front], where="post", color="k", lw=0.8,
+                    alpha=0.6, label="Pareto front")
+            if full:
+                ax.axhline(mean_std(full)[0], color="gray", ls="--", lw=0.8, label="full (mean)")
+            ax.set_xlabel(label)
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"{arch}: accuracy vs {label.split(' (')[0]}")
+            ax.grid(alpha=0.3)
+        row_axes[0].legend(fontsize=7)
+    return _png(fig)

@@ -112,6 +112,17 @@ def accelerator_section(data: RunData) -> Section | None:
     return sec
 
 
+def tradeoff_section(data: RunData) -> Section | None:
+    """Return accuracy against simulated latency and MACs for every method and seed, Pareto front marked."""
+    if not data.tradeoff:
+        return None
+    keys = ["arch", "method", "seed", "test_acc", "latency_us", "macs", "params", "dram_energy_uj"]
+    return Section("tradeoff", "Accuracy vs accelerator cost", note="One point per trained run (every method and "
+                   "seed); dashed: the full model's mean accuracy; black steps: the Pareto front.",
+                   images=[image(figures.tradeoff_scatter(data.tradeoff), "accuracy vs latency and MACs")],
+                   tables=[_table(keys, [[r[k] for k in keys] for r in data.tradeoff])])
+
+
 def verification_section(data: RunData) -> Section | None:
     """Return the C-simulation checks (bit-exactness, agreement with float, accuracies)."""
     if not data.verify:
@@ -141,7 +152,7 @@ def hardware_section(data: RunData) -> Section | None:
     return sec
 
 
-SECTIONS = (summary_section, training_section, accelerator_section, verification_section, hardware_section)
+SECTIONS = (summary_section, tradeoff_section, training_section, accelerator_section, verification_section, hardware_section)
 
 
 def render_report(data: RunData) -> str:

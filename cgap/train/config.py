@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from cgap.train.grow import MODES
+from cgap.train.grow import ALLOCS, MODES
 from cgap.train.prune import SCOPES
 from cgap.train.saliency import METHODS as SALIENCIES
 from cgap_ir.errors import CgapError
 
-TRAIN_METHODS = ("cgap", "full", "prune")
+TRAIN_METHODS = ("cgap", "full", "prune", "scratch", "uniform")
+FIXED_METHODS = ("full", "scratch", "uniform")  # trained at one width throughout: no structural events
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
-PRUNE_COSTS = ("none", "macs", "params", "target")
+PRUNE_COSTS = ("none", "macs", "params", "target", "latency")
+ALIGNS = ("none", "pof")
+MATCH_BY = ("latency", "macs", "params")
 PRUNE_SCHEDULES = ("greedy", "cubic")
 
 
@@ -36,17 +39,26 @@ class TrainConfig:
     grow_rate: float = 0.25          # each growth step adds ceil(rate * width) units per group
     grow_interval: int = 0           # steps between growth steps; 0 = growth phase / 8
     grow_patience: int = 2           # epochs without a val-accuracy gain that stop growth
+    grow_alloc: str = "uniform"      # how a growth step's units are shared: uniform, saliency, saliency-cost
     width_cap: float = 1.0           # growth cap per group, relative to the full reference width
     prune_rate: float = 0.1          # each pruning step removes at most this fraction of all units
     prune_interval: int = 0          # steps between pruning steps; 0 = pruning phase / 16
     prune_scope: str = "global"
-    prune_cost: str = "none"         # global ranking divides saliency by a unit's cost: none, macs or params
+    prune_cost: str = "none"         # global ranking divides saliency by a unit's cost: none, macs, params,
+                                     # target, or latency (saliency per simulated engine cycle saved, --hw)
+    hw: str | None = None            # HwConfig preset or TOML for the latency cost/target (None = default preset)
     prune_schedule: str = "greedy"   # greedy = reach the target as fast as --prune-rate allows; cubic = ease
                                      # toward it over the whole pruning phase (Zhu & Gupta 2017)
     min_width: int = 2               # no group is pruned below this many units
     target_params: float | None = 0.40   # pruning stops once params <= this fraction of the full reference
     target_macs: float | None = 0.45     # ... and MACs <= this fraction (every given target must be met)
+    target_latency: float | None = None  # ... and simulated latency on --hw <= this fraction
     max_acc_drop: float | None = None    # ... or once val accuracy fell this many points below its pre-prune best
+    align: str = "none"              # pof = snap final widths down to multiples of Pof when pruning ends
+    align_budget: float = 0.5        # val-accuracy points the snap may cost (--max-acc-drop's bound if tighter)
+    arch_from: str | None = None     # scratch: the checkpoint whose widths are trained from a fresh init
+    match: str | None = None         # uniform: the checkpoint whose cost the uniform width multiplier matches
+    match_by: str = "latency"        # uniform: latency (on --hw), macs or params
     grow_frac: float = 0.3           # fraction of training steps in the growth phase (cgap)
     prune_frac: float = 0.4          # fraction in the pruning phase (cgap); the rest is fine-tuning
     finetune_epochs: float | None = None  # overrides the fine-tune length (cgap, prune); None = 1 - grow - prune
@@ -75,6 +87,12 @@ class TrainConfig:
             raise CgapError(f"unknown training config keys {unknown}")
         return cls(**doc)
 
+    def uses_hw(self) -> bool:
+        """Return whether the run reads the engine model on ``--hw`` (latency cost, target, alignment,
+        cost-weighted growth, or a latency-matched uniform baseline)."""
+        return (self.prune_cost == "latency" or self.target_latency is not None or self.align == "pof"
+                or self.grow_alloc == "saliency-cost" or (self.method == "uniform" and self.match_by == "latency"))
+
     def finetune_fraction(self) -> float:
         """Return the fraction of steps spent fine-tuning after the last structural change."""
         if self.finetune_epochs is not None:
@@ -84,7 +102,7 @@ class TrainConfig:
     def phase_steps(self, total: int) -> tuple[int, int]:
         """Return (growth end, pruning end) in steps; ``prune``'s one-shot pruning happens at pruning end."""
         ft = round(self.finetune_fraction() * total)
-        if self.method == "full":
+        if self.method in FIXED_METHODS:
             return 0, 0
         if self.method == "prune":
             return 0, max(1, total - ft)
@@ -98,6 +116,8 @@ class TrainConfig:
                                   ("--grow-mode", self.grow_mode, MODES), ("--prune-scope", self.prune_scope, SCOPES),
                                   ("--prune-cost", self.prune_cost, PRUNE_COSTS),
                                   ("--prune-schedule", self.prune_schedule, PRUNE_SCHEDULES),
+                                  ("--grow-alloc", self.grow_alloc, ALLOCS), ("--align", self.align, ALIGNS),
+                                  ("--by", self.match_by, MATCH_BY),
                                   ("--optimizer", self.optimizer, OPTIMIZERS), ("--schedule", self.schedule, SCHEDULES),
                                   ("--device", self.device, DEVICES)):
             if val not in allowed:
@@ -123,11 +143,29 @@ def _check_ranges(c: TrainConfig) -> None:
         ("--grow-frac/--prune-frac", c.grow_frac + c.prune_frac <= 1, "summing to at most 1"),
         ("--finetune-epochs", c.finetune_epochs is None or 0 <= c.finetune_epochs < c.epochs, "in [0, --epochs)"),
         ("--threads", c.threads >= 1, "at least 1"),
+        ("--target-latency", c.target_latency is None or 0 < c.target_latency <= 1, "in (0, 1]"),
+        ("--align-budget", c.align_budget >= 0, "non-negative"),
     ]
     for opt, ok, what in checks:
         if not ok:
             raise CgapError(f"{opt} must be {what}")
-    if c.method != "full" and c.target_params is None and c.target_macs is None and c.max_acc_drop is None:
-        raise CgapError("--target-params, --target-macs or --max-acc-drop: pruning needs at least one stop rule")
-    if c.method == "prune" and c.target_params is None and c.target_macs is None:
-        raise CgapError("--target-params or --target-macs: the prune baseline prunes once to a target")
+    _check_method_inputs(c)
+    targets = (c.target_params, c.target_macs, c.target_latency)
+    if c.method in ("cgap", "prune") and all(t is None for t in targets) and c.max_acc_drop is None:
+        raise CgapError("--target-params, --target-macs, --target-latency or --max-acc-drop: pruning needs at "
+                        "least one stop rule")
+    if c.method == "prune" and all(t is None for t in targets):
+        raise CgapError("--target-params, --target-macs or --target-latency: the prune baseline prunes once to a "
+                        "target")
+
+
+def _check_method_inputs(c: TrainConfig) -> None:
+    """Raise CgapError when a baseline's input is missing or given to a method that does not read it."""
+    if c.method == "scratch" and not c.arch_from:
+        raise CgapError("--method scratch needs --arch-from RUN/model.pt (the widths to train from scratch)")
+    if c.method == "uniform" and not c.match:
+        raise CgapError("--method uniform needs --match RUN/model.pt (the run whose cost to match)")
+    if c.arch_from and c.method != "scratch":
+        raise CgapError("--arch-from is read by --method scratch only")
+    if c.match and c.method != "uniform":
+        raise CgapError("--match is read by --method uniform only")

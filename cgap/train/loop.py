@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,19 +24,21 @@ import torch.nn.functional as F
 from cgap.checkpoint import save_checkpoint
 from cgap.data import Splits
 from cgap.models import ZooModel, build, default_widths, scale_widths
+from cgap.train.baselines import checkpoint_widths, match_uniform
 from cgap.train.config import TrainConfig
 from cgap.train.coupling import check_coupling
 from cgap.train.distributed import Replicas, maps_digest, state_digest
-from cgap.train.grow import grow_maps
+from cgap.train.grow import grow_maps, saliency_counts
 from cgap.train.history import History
+from cgap.train.latency import LatencyModel, aligned_widths, latency_ranked_units
 from cgap.train.metrics import TRAIN_MACS_FACTOR, cost_of, model_cost, target_unit_costs, unit_costs
 from cgap.train.plots import plot_history
 from cgap.train.policy import CgapPolicy, PolicyConfig
 from cgap.train.progress import Progress, open_progress
-from cgap.train.prune import l1_target_maps, prune_maps
+from cgap.train.prune import l1_target_maps, normalised_scores, prune_limit, prune_maps
 from cgap.train.resume import RunState, load_state, save_state
 from cgap.train.saliency import SaliencyMeter, l1_saliency
-from cgap.train.surgery import UnitMap, remap_model, remap_optimizer
+from cgap.train.surgery import UnitMap, keep_map, remap_model, remap_optimizer
 from cgap_ir.errors import CgapError
 
 MODEL_FILE, HISTORY_FILE = "model.pt", "history.json"
@@ -119,9 +122,12 @@ class Trainer:
         per_rank = len(splits.train[1]) if self.sampler is None else len(self.sampler)
         self.per_epoch = max(1, per_rank // cfg.batch_size)
         self.total = cfg.epochs * self.per_epoch
-        self.policy = CgapPolicy(PolicyConfig.from_train_config(cfg, self.total), self.full_widths, self.cost)
+        self.latency = LatencyModel.from_spec(cfg.arch, self.shape, self.classes, cfg.hw) if cfg.uses_hw() else None
+        self.policy = CgapPolicy(PolicyConfig.from_train_config(cfg, self.total), self.full_widths, self.cost,
+                                 latency=self.latency.cycles if self.latency else None)
         self.full_params, self.full_macs = self.policy.full_params, self.policy.full_macs
         self.meter = SaliencyMeter("l1" if cfg.method == "prune" else cfg.saliency)
+        self.baseline: dict | None = None  # what scratch/uniform read to choose their widths
         self._meter_s = 0.0  # seconds spent in saliency accumulation since the last meter_seconds()
         if resume:
             self._load()
@@ -135,9 +141,38 @@ class Trainer:
         return cost_of(self.cfg.arch, self.shape, self.classes, widths)
 
     # ------------------------------------------------------------------------------------------ set-up
+    def start_widths(self) -> tuple[dict[str, int], dict | None]:
+        """Return the widths a fresh run starts at, and what a baseline read to choose them (or None).
+
+        cgap: the seed; scratch: the widths of ``--arch-from``; uniform: the reference at the multiplier that
+        matches ``--match``'s cost (:mod:`cgap.train.baselines`); full and prune: the full reference.
+        """
+        cfg = self.cfg
+        if cfg.method == "cgap":
+            return scale_widths(self.full_widths, cfg.seed_frac), None
+        if cfg.method == "scratch":
+            widths = checkpoint_widths(cfg.arch_from, cfg.arch, self.shape, self.classes, "--arch-from")
+            return widths, {"arch_from": cfg.arch_from, "widths": widths}
+        if cfg.method == "uniform":
+            run = checkpoint_widths(cfg.match, cfg.arch, self.shape, self.classes, "--match")
+            cost = self.cost_by(cfg.match_by)
+            found = match_uniform(self.full_widths, cost(run), cost, cfg.match_by)
+            return found.widths, {"match": cfg.match, "by": found.by, "width_mult": found.mult, "step": found.step,
+                                  "cost": found.cost, "target": found.target, "matched_widths": run}
+        return self.full_widths, None
+
+    def cost_by(self, kind: str) -> Callable[[dict[str, int]], float]:
+        """Return widths -> this run's cost of ``kind`` (latency: simulated cycles on --hw; macs; params)."""
+        if kind == "latency":
+            if self.latency is None:
+                raise CgapError("a latency cost needs the engine model (--hw)")
+            return self.latency.cycles
+        pick = 0 if kind == "params" else 1
+        return lambda widths: self.cost(widths)[pick]
+
     def _fresh(self) -> None:
         cfg = self.cfg
-        widths = self.full_widths if cfg.method != "cgap" else scale_widths(self.full_widths, cfg.seed_frac)
+        widths, self.baseline = self.start_widths()
         torch.manual_seed(cfg.seed)
         model = build(cfg.arch, self.shape, self.classes, widths=widths)
         self.model = to_device(model, self.device, cfg.channels_last).train()
@@ -160,6 +195,11 @@ class Trainer:
                 "phases": {"grow_end_step": schedule.grow_end, "prune_end_step": schedule.prune_end,
                            "grow_interval": schedule.grow_interval, "prune_interval": schedule.prune_interval},
                 "train_macs_factor": TRAIN_MACS_FACTOR}
+        if self.latency is not None:
+            info["hw"] = self.latency.hw.name
+            info["full_reference"]["latency_cycles"] = self.policy.full_latency
+        if self.baseline is not None:
+            info["baseline"] = self.baseline
         if self.dist.world > 1:
             info["distributed"] = {**self.dist.describe(), "global_batch_size": self.cfg.batch_size * self.dist.world}
         return info
@@ -168,7 +208,8 @@ class Trainer:
         r = self.dist.agree(lambda: load_state(self.out))  # every rank reads the same state file
         stored = r.config
         mine = self.cfg.to_dict()
-        diff = [k for k in mine if k not in ("out", "device", "threads") and stored.get(k) != mine[k]]
+        defaults = TrainConfig().to_dict()  # keys a state written before they existed lacks
+        diff = [k for k in mine if k not in ("out", "device", "threads") and stored.get(k, defaults[k]) != mine[k]]
         if diff:
             k = diff[0]
             raise CgapError(f"--resume: --{k.replace('_', '-')} is {mine[k]!r} but the run in {self.out} used "
@@ -265,10 +306,20 @@ class Trainer:
             {"grow": self.grow, "prune": self.prune_step, "oneshot": self.prune_oneshot}[kind]()
 
     def grow(self) -> None:
-        """Grow every group below its cap beside its most salient units."""
-        split = self.cfg.grow_mode == "split"
-        scores = self.scores() if split else {}
-        maps = grow_maps(self.model.widths, scores, self.cfg.grow_rate, self.policy.caps, self.cfg.grow_mode)
+        """Grow the groups below their caps beside their most salient units (``--grow-alloc`` says how many
+        units each gets); with a saliency allocation, first stop growth on a validation plateau."""
+        cfg, widths = self.cfg, self.model.widths
+        split = cfg.grow_mode == "split"
+        scores = self.scores() if split or cfg.grow_alloc != "uniform" else {}
+        counts = None
+        if cfg.grow_alloc != "uniform":
+            if not self.policy.grow_checkpoint(self.evaluate(self.splits.val), self.run_state.epoch,
+                                               self.run_state.step):
+                return
+            unit = {g: self.latency.grow_unit_cycles(widths, g) for g in widths} \
+                if cfg.grow_alloc == "saliency-cost" else None
+            counts = saliency_counts(widths, scores, cfg.grow_rate, self.policy.caps, unit)
+        maps = grow_maps(widths, scores, cfg.grow_rate, self.policy.caps, cfg.grow_mode, counts)
         if maps:
             self.apply(maps, "grow", noise=self.cfg.grow_noise if split else 0.0, scores=scores)
         self.policy.grown(self.model.widths, self.run_state.epoch, self.run_state.step)
@@ -281,17 +332,72 @@ class Trainer:
             scores = self.scores()
             cost = self.unit_costs()
             maps = prune_maps(scores, self.model.widths, self.cfg.prune_rate, self.policy.min_widths,
-                              self.cfg.prune_scope, lambda widths: self.policy.needs_more(widths, done), cost)
+                              self.cfg.prune_scope, lambda widths: self.policy.needs_more(widths, done), cost,
+                              ranked=self.latency_ranking(scores))
             if not maps:
                 self.policy.stop("pruning", "minimum widths reached", epoch, step)
+                self.maybe_align()
                 return
             self.apply(maps, "prune", scores=scores)
         self.policy.pruned(self.model.widths, epoch, step)
+        self.maybe_align()
+
+    def latency_ranking(self, scores: dict[str, torch.Tensor]) -> list[tuple[str, int]] | None:
+        """Return the units in ``--prune-cost latency`` order (saliency per simulated cycle saved), or None when
+        the run ranks otherwise."""
+        if self.cfg.prune_cost != "latency" or self.cfg.prune_scope != "global" or self.latency is None:
+            return None
+        widths = self.model.widths
+        return latency_ranked_units(normalised_scores(scores), widths, self.policy.min_widths, self.latency.cycles,
+                                    self.latency.quantum, prune_limit(widths, self.cfg.prune_rate))
+
+    def maybe_align(self) -> None:
+        """Once pruning has stopped, snap widths down to multiples of Pof (``--align pof``): as many groups as
+        keep the val accuracy within the budget, those saving the most cycles first."""
+        state = self.policy.state
+        if self.cfg.align != "pof" or state.pruning or state.aligned or self.latency is None:
+            return
+        state.aligned = True
+        widths = self.model.widths
+        snapped = aligned_widths(widths, self.latency.quantum, self.policy.min_widths)
+        base = self.latency.cycles(widths)
+        groups = sorted((g for g in widths if snapped[g] < widths[g]),
+                        key=lambda g: (-(base - self.latency.cycles({**widths, g: snapped[g]})), g))
+        if not groups:
+            return
+        scores = self.dist.average_scores(self.meter.scores(self.model) if self.meter.count else l1_saliency(self.model))
+        floor = self.evaluate(self.splits.val) - self.cfg.align_budget
+        if self.cfg.max_acc_drop is not None and state.pre_prune_best is not None:
+            floor = max(floor, state.pre_prune_best - self.cfg.max_acc_drop)
+
+        def maps_for(n: int) -> dict[str, UnitMap]:
+            return {g: keep_map(torch.argsort(scores[g], descending=True, stable=True)[:snapped[g]])
+                    for g in groups[:n]}
+
+        lo, hi = 0, len(groups)  # the largest prefix of groups whose snap keeps val accuracy >= floor
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.trial_accuracy(maps_for(mid)) >= floor:
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo:
+            self.apply(maps_for(lo), "align", scores=scores)
+
+    def trial_accuracy(self, maps: dict[str, UnitMap]) -> float:
+        """Return the val accuracy (%) the model would have through ``maps`` (the model itself is unchanged)."""
+        trial = to_device(remap_model(self.model, maps), self.device, self.cfg.channels_last)
+        if self.dist.world == 1:
+            return evaluate(trial, self.splits.val, self.device, self.fmt)
+        self.dist.sync_buffers(trial)
+        shard = self.dist.shard(self.splits.val)
+        correct, n = self.dist.sum_counts(count_correct(trial, shard, self.device, self.fmt), len(shard[1]))
+        return 100.0 * correct / max(1, n)
 
     def unit_costs(self) -> dict[str, float] | None:
         """Return the per-group unit costs the global pruning ranking divides by (``--prune-cost``), or None."""
         kind, widths = self.cfg.prune_cost, self.model.widths
-        if kind == "none":
+        if kind in ("none", "latency"):  # latency ranks whole chunks: see latency_ranking
             return None
         if kind == "target":
             return target_unit_costs(self.cfg.arch, self.shape, self.classes, widths, self.policy.target_limits())
@@ -339,6 +445,7 @@ class Trainer:
             self.dist.check_same(state_digest(self.model), f"the model after epoch {counters.epoch + 1}")
         counters.epoch += 1
         self.policy.end_epoch(counters.epoch, counters.step, val)
+        self.maybe_align()
         counters.train_seconds += seconds
         counters.overhead_seconds += overhead
         params, macs = model_cost(self.model)
@@ -393,6 +500,10 @@ class Trainer:
             "train_macs": counters.train_macs, "train_seconds": round(counters.train_seconds, 2),
             "epoch_seconds": round(epoch_s, 3),
             "overhead_pct": round(100 * counters.overhead_seconds / max(1e-9, counters.train_seconds), 2)}
+        if self.latency is not None:
+            cycles = self.latency.cycles(self.model.widths)
+            self.history.info["final"].update(latency_cycles=cycles, latency_frac=cycles / self.policy.full_latency,
+                                              latency_simulations=self.latency.simulations)
         if self.dist.world > 1:  # proof for the record: every rank ends with these exact weights
             self.history.info["distributed"]["final_state_sha256"] = self.dist.check_same(
                 state_digest(self.model), "the final model")

@@ -13,9 +13,11 @@ of optimizer steps completed (the first step is 1); the schedule depends on the 
 Saliency is accumulated over the ``saliency_window`` steps that end at an event (the event's step included).
 
 Stop rules (each flag is cleared once; the first reason is kept): growth stops at the width caps, on a
-validation plateau (``grow_patience`` epochs without a gain of more than ``MIN_GAIN`` points) or at the end of
-its phase; pruning stops when the targets are met, when no unit can go, when the validation accuracy falls
-more than ``max_acc_drop`` points below its best before pruning, or at the end of its phase.
+validation plateau (``grow_patience`` epochs without a gain of more than ``MIN_GAIN`` points; with a saliency
+allocation also ``grow_patience`` growth steps, see :meth:`CgapPolicy.grow_checkpoint`) or at the end of
+its phase; pruning stops when the targets (params, MACs, simulated latency) are met, when no unit can go,
+when the validation accuracy falls more than ``max_acc_drop`` points below its best before pruning, or at
+the end of its phase.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ EventKind = Literal["grow", "prune", "oneshot"]
 Phase = Literal["grow", "prune", "train", "finetune"]
 Flag = Literal["growing", "pruning"]
 Cost = Callable[[dict[str, int]], tuple[int, int]]  # widths -> (params, forward MACs per sample)
+Latency = Callable[[dict[str, int]], float]          # widths -> simulated cycles per image on the engine
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class PolicyConfig:
     prune_schedule: Literal["greedy", "cubic"] = "greedy"
     target_params: float | None = None  # fractions of the full reference
     target_macs: float | None = None
+    target_latency: float | None = None
     max_acc_drop: float | None = None   # val-accuracy points below the pre-pruning best
     grow_patience: int = 2
     width_cap: float = 1.0              # growth cap per group, relative to the full reference width
@@ -58,11 +62,13 @@ class PolicyConfig:
     def from_train_config(cls, cfg: TrainConfig, total_steps: int) -> PolicyConfig:
         """Return the policy knobs of ``cfg`` for a run of ``total_steps`` (0 intervals become the defaults)."""
         grow_end, prune_end = cfg.phase_steps(total_steps)
-        return cls(method=cfg.method, grow_end=grow_end, prune_end=prune_end,
+        method = cfg.method if cfg.method in ("cgap", "prune") else "full"
+        return cls(method=method, grow_end=grow_end, prune_end=prune_end,
                    grow_interval=cfg.grow_interval or max(1, grow_end // 8),
                    prune_interval=cfg.prune_interval or max(1, (prune_end - grow_end) // 16),
                    saliency_window=cfg.saliency_window, prune_schedule=cfg.prune_schedule,
-                   target_params=cfg.target_params, target_macs=cfg.target_macs, max_acc_drop=cfg.max_acc_drop,
+                   target_params=cfg.target_params, target_macs=cfg.target_macs,
+                   target_latency=cfg.target_latency, max_acc_drop=cfg.max_acc_drop,
                    grow_patience=cfg.grow_patience, width_cap=cfg.width_cap, min_width=cfg.min_width)
 
 
@@ -75,6 +81,9 @@ class PolicyState:
     best_val: float = -1.0
     stale_epochs: int = 0               # epochs without a val gain
     pre_prune_best: float | None = None
+    aligned: bool = False               # --align pof done (once, when pruning stopped)
+    grow_best: float = -1.0             # best val accuracy seen at a growth step (saliency allocation)
+    grow_stale: int = 0                 # growth steps since it last rose by more than MIN_GAIN
     stop_reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,10 +102,14 @@ class CgapPolicy:
     the growing/pruning flags and the validation record that the stop rules read."""
 
     def __init__(self, config: PolicyConfig, full_widths: dict[str, int], cost: Cost,
-                 state: PolicyState | None = None) -> None:
+                 state: PolicyState | None = None, latency: Latency | None = None) -> None:
         self.config = config
         self.cost = cost
+        self.latency = latency
         self.full_params, self.full_macs = cost(full_widths)
+        if config.target_latency is not None and latency is None:
+            raise ValueError("a latency target needs a latency model")
+        self.full_latency = latency(full_widths) if latency is not None else None
         self.caps = {g: max(1, round(w * config.width_cap)) for g, w in full_widths.items()}
         self.min_widths = {g: min(config.min_width, w) for g, w in full_widths.items()}
         self.state = state or PolicyState()
@@ -153,14 +166,18 @@ class CgapPolicy:
         ``done`` < 1 asks about the intermediate target of a gradual schedule: each target eased from the full
         reference, ``t + (1 - t)(1 - done)^3`` (Zhu & Gupta 2017's cubic schedule), reaching ``t`` at 1.
         """
-        target_params, target_macs = self.config.target_params, self.config.target_macs
-        if target_params is None and target_macs is None:
+        config = self.config
+        targets = (config.target_params, config.target_macs, config.target_latency)
+        if all(t is None for t in targets):
             return True
         ease = (1.0 - min(1.0, max(0.0, done))) ** 3
-        params, macs = self.cost(widths)
-        return ((target_params is not None
-                 and params > (target_params + (1 - target_params) * ease) * self.full_params)
-                or (target_macs is not None and macs > (target_macs + (1 - target_macs) * ease) * self.full_macs))
+
+        def above(target: float | None, value: Callable[[], float], full: float | None) -> bool:
+            return target is not None and value() > (target + (1 - target) * ease) * full
+
+        return (above(config.target_params, lambda: self.cost(widths)[0], self.full_params)
+                or above(config.target_macs, lambda: self.cost(widths)[1], self.full_macs)
+                or above(config.target_latency, lambda: self.latency(widths), self.full_latency))
 
     def target_limits(self) -> tuple[float | None, float | None]:
         """Return the (params, MACs) each target allows in absolute numbers (None where no target is set)."""
@@ -179,6 +196,21 @@ class CgapPolicy:
         """Note a growth event's result: growth stops once every group reached its cap."""
         if all(widths[g] >= cap for g, cap in self.caps.items()):
             self.stop("growing", "width cap reached", epoch, step)
+
+    def grow_checkpoint(self, val_acc: float, epoch: int, step: int) -> bool:
+        """Record the val accuracy measured before a growth step; return whether growth goes on.
+
+        Growth stops once ``grow_patience`` growth steps in a row brought no gain of more than ``MIN_GAIN``
+        points: the data, not the reference width, decides how big the network gets.
+        """
+        state = self.state
+        if val_acc > state.grow_best + MIN_GAIN:
+            state.grow_best, state.grow_stale = val_acc, 0
+        else:
+            state.grow_stale += 1
+        if state.grow_stale >= self.config.grow_patience:
+            self.stop("growing", f"val accuracy plateau ({self.config.grow_patience} growth steps)", epoch, step)
+        return state.growing
 
     def pruning_starts(self, step: int) -> float:
         """Note a pruning event before it acts; return the schedule's progress (``done`` for needs_more).

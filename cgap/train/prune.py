@@ -43,14 +43,31 @@ def ranked_units(scores: dict[str, torch.Tensor], widths: dict[str, int], min_wi
     return [(g, i) for _, g, i in cands]
 
 
+def normalised_scores(scores: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+    """Return each group's per-unit scores divided by their L2 norm (Molchanov et al.), as plain floats."""
+    out = {}
+    for g, s in scores.items():
+        s = s.double()
+        out[g] = (s / (s.norm() + 1e-12)).tolist()
+    return out
+
+
+def prune_limit(widths: dict[str, int], rate: float) -> int:
+    """Return how many units one pruning step may remove at most: ``rate`` of all units, rounded up."""
+    return math.ceil(rate * sum(widths.values()))
+
+
 def prune_maps(scores: dict[str, torch.Tensor], widths: dict[str, int], rate: float, min_width: dict[str, int],
-               scope: str, needs_more: NeedsMore, unit_cost: dict[str, float] | None = None) -> dict[str, UnitMap]:
+               scope: str, needs_more: NeedsMore, unit_cost: dict[str, float] | None = None,
+               ranked: list[tuple[str, int]] | None = None) -> dict[str, UnitMap]:
     """Return maps removing the least salient units: at most ``rate`` of all units, fewer if fewer suffice.
 
-    The count is the smallest that makes ``needs_more`` false (binary search over the ranked list).
+    The count is the smallest that makes ``needs_more`` false (binary search over the ranked list);
+    ``ranked`` overrides the ranking (e.g. :func:`cgap.train.latency.latency_ranked_units`).
     """
-    ranked = ranked_units(scores, widths, min_width, scope, unit_cost)
-    limit = min(len(ranked), math.ceil(rate * sum(widths.values())))
+    if ranked is None:
+        ranked = ranked_units(scores, widths, min_width, scope, unit_cost)
+    limit = min(len(ranked), prune_limit(widths, rate))
 
     def widths_after(n: int) -> dict[str, int]:
         out = dict(widths)
