@@ -12,7 +12,10 @@ import onnx
 import pytest
 
 from cgap.hls import export_fpga
+from cgap_ir.errors import CgapError
 from cgap_ir.from_onnx import from_onnx
+from fpga_model.devices import get_device
+from fpga_model.dse import explore
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
 from fpga_model.report import totals
@@ -80,3 +83,19 @@ def test_vgg19_at_64_is_bit_exact_in_csim(tmp_path):
 @pytest.mark.parametrize("name", ["resnet50", "vgg19"])
 def test_whole_224_image_is_bit_exact_in_csim(name, tmp_path):
     _csim(_light(name), "zcu102-16b", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet50", "vgg19"])
+def test_dse_finds_a_fitting_design_for_the_onnx_wheel_cnns(name):
+    """The search over the whole default grid (best-design mode: ~650 k designs) returns a design that fits
+    xczu9eg, re-simulated end to end by ``explore`` itself."""
+    result = explore(_light(name), get_device("xczu9eg"), workers=2)
+    assert result.best.resources.fits and result.stats["exact_fronts"] is False
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "bvlc_alexnet"])
+def test_dse_names_the_op_the_engine_cannot_run(name):
+    with pytest.raises(CgapError, match=r"^node '[^']+': op \w+ cannot run on the engine") as err:
+        explore(_light(name), get_device("xczu9eg"))
+    assert "\n" not in str(err.value)
