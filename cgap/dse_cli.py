@@ -36,6 +36,9 @@ def add_dse_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
     p.add_argument("--plot", metavar="FILE", help="also plot both Pareto fronts (PNG/PDF) to FILE")
     p.add_argument("--workers", type=int, default=1, help="processes evaluating array shapes (default 1)")
+    p.add_argument("--fronts", action="store_true",
+                   help="keep every array shape that could reach a Pareto front even on large grids (slower; by "
+                        "default grids over 250k designs search for the best design only)")
 
 
 def run_dse(args: argparse.Namespace) -> int:
@@ -48,7 +51,8 @@ def run_dse(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CgapError(f"--workers must be >= 1, got {args.workers}")
     bits = (args.bits,) if args.bits else (8, 16)
-    result = explore(network_from_args(args), device, args.objective, bits=bits, workers=args.workers)
+    result = explore(network_from_args(args), device, args.objective, bits=bits, workers=args.workers,
+                     fronts=True if args.fronts else None)
     if args.out:
         write_output(args.out, hw_to_toml(result.best.hw))
     if args.plot:
@@ -83,6 +87,9 @@ def front_table(result) -> str:  # noqa: ANN001 - fpga_model.dse.DseResult
              f"designs ({st['array_shapes']} array shapes, {st['array_shapes_pruned']} pruned by bounds), "
              f"simulated {st['designs_simulated']:,} in {st['seconds']:.1f} s "
              f"({st['grid_designs_per_s']:,.0f} grid designs/s)"]
+    if not st.get("exact_fronts", True):
+        lines.append("large grid: searched for the best design only (shapes that could not beat it skipped); the "
+                     "fronts above cover the designs evaluated — rerun with --fronts for the full fronts")
     return "\n".join(lines)
 
 

@@ -177,6 +177,17 @@ def test_cli_writes_usable_config_and_json(tmp_path, capsys, monkeypatch):
     assert "Pareto front latency vs DSPs" in text and "fits" in text
 
 
+def test_cli_says_when_a_large_grid_was_searched_for_the_best_only(capsys, monkeypatch):
+    import cgap.dse_cli as cli
+    import fpga_model.dse as dse
+    monkeypatch.setattr(cli, "network_from_args", lambda args: lenet5())
+    monkeypatch.setattr(dse, "FRONT_GRID_LIMIT", 0)          # every grid counts as large
+    assert run_dse(_args("m.onnx", "--device", "xc7z020", "--bits", "8")) == 0
+    assert "searched for the best design only" in capsys.readouterr().out
+    assert run_dse(_args("m.onnx", "--device", "xc7z020", "--bits", "8", "--fronts")) == 0
+    assert "best design only" not in capsys.readouterr().out
+
+
 def test_cli_bad_inputs():
     with pytest.raises(CgapError, match="did you mean 'xcu250'"):
         run_dse(_args("m.onnx", "--device", "xcu25"))
