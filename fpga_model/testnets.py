@@ -64,19 +64,31 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
 }
 
 
+def _vgg_features(b: _Builder, name: str, input_shape: tuple[int, int, int], width_mult: float,
+                  bn: bool) -> tuple[str, int, int]:
+    """Append VGG ``name``'s 3×3 conv stack (conv-BN-ReLU, or conv-ReLU without ``bn``) and 2×2 max pools to ``b``;
+    return (last tensor, its channels, its side)."""
+    x, cin, side = INPUT, input_shape[0], input_shape[1]
+    for item in VGG_CONFIGS[name]:
+        if item == "M":
+            x = b.add(ops.MaxPool((2, 2), (2, 2)), x, prefix="pool")
+            side //= 2
+            continue
+        cout = max(1, round(int(item) * width_mult))
+        if bn:
+            x = b.conv_bn(x, cin, cout, 3, 1, relu=True)
+        else:
+            x = b.add(ops.ReLU(), b.add(ops.Conv2d(cin, cout, (3, 3), pads=(1, 1, 1, 1)), x, prefix="conv"),
+                      prefix="relu")
+        cin = cout
+    return x, cin, side
+
+
 def vgg(name: str = "vgg11", width_mult: float = 1.0, num_classes: int = 10,
         input_shape: tuple[int, int, int] = (3, 32, 32)) -> Network:
     """Return a CIFAR VGG (conv-BN-ReLU, 2×2 max pools, one linear classifier) scaled by ``width_mult``."""
     b = _Builder()
-    x, cin, hw = INPUT, input_shape[0], input_shape[1]
-    for item in VGG_CONFIGS[name]:
-        if item == "M":
-            x = b.add(ops.MaxPool((2, 2), (2, 2)), x, prefix="pool")
-            hw //= 2
-            continue
-        cout = max(1, round(int(item) * width_mult))
-        x = b.conv_bn(x, cin, cout, 3, 1, relu=True)
-        cin = cout
+    x, cin, hw = _vgg_features(b, name, input_shape, width_mult, bn=True)
     x = b.add(ops.Flatten(), x, prefix="flat")
     x = b.add(ops.Linear(cin * hw * hw, num_classes), x, prefix="fc")
     return Network(name, tuple(input_shape), tuple(b.nodes), x)
@@ -103,15 +115,7 @@ def vgg_imagenet(name: str = "vgg16", input_shape: tuple[int, int, int] = (3, 22
     """Return an ImageNet VGG (torchvision layout without BN: conv-ReLU, 2×2 max pools, three linear layers
     4096-4096-classes on the flattened last map) at ``input_shape``; no weights."""
     b = _Builder()
-    x, cin, side = INPUT, input_shape[0], input_shape[1]
-    for item in VGG_CONFIGS[name]:
-        if item == "M":
-            x = b.add(ops.MaxPool((2, 2), (2, 2)), x, prefix="pool")
-            side //= 2
-            continue
-        conv = ops.Conv2d(cin, int(item), (3, 3), pads=(1, 1, 1, 1))
-        x = b.add(ops.ReLU(), b.add(conv, x, prefix="conv"), prefix="relu")
-        cin = int(item)
+    x, cin, side = _vgg_features(b, name, input_shape, 1.0, bn=False)
     x = b.add(ops.Flatten(), x, prefix="flat")
     for fin, fout in ((cin * side * side, 4096), (4096, 4096)):
         x = b.add(ops.ReLU(), b.add(ops.Linear(fin, fout), x, prefix="fc"), prefix="relu")
