@@ -132,5 +132,9 @@ def run_golden(program: EngineProgram, xq: np.ndarray) -> GoldenResult:
         x = x.reshape(x.shape[0], *layer.in_shape)
         res = tensors[layer.residual].reshape(x.shape[0], *layer.conv_out) if layer.residual else None
         y, sats[layer.name] = LAYER_KERNELS[layer.kind](layer, program.quant(layer.name), bits, x, res)
-        tensors[layer.output] = y.reshape(x.shape[0], *layer.out_shape)
+        if layer.out_channels:      # one part of a Concat: its channels of the shared tensor
+            whole = tensors.setdefault(layer.output, np.zeros((x.shape[0], *layer.tensor_shape), dtype=np.int64))
+            whole[:, layer.out_offset:layer.out_offset + layer.out_shape[0]] = y.reshape(x.shape[0], *layer.out_shape)
+        else:
+            tensors[layer.output] = y.reshape(x.shape[0], *layer.out_shape)
     return GoldenResult(tensors, sats)

@@ -48,6 +48,13 @@ class EngineLayer:
     tof: int = 0
     tox: int = 0                     # output-column tile of a conv (0: the whole width)
     tif: int = 0                     # input-channel tile of a conv (0: all input channels)
+    out_offset: int = 0              # first channel written in the output tensor (a Concat's part)
+    out_channels: int = 0            # channels of the whole output tensor (0: out_shape[0], no Concat)
+
+    @property
+    def tensor_shape(self) -> tuple[int, int, int]:
+        """Return the (C, H, W) of the engine tensor this layer writes (all of a Concat it writes part of)."""
+        return (self.out_channels or self.out_shape[0], *self.out_shape[1:])
 
     @property
     def tiy(self) -> int:

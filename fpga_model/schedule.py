@@ -208,6 +208,25 @@ def _relu(f: _Fuser, node) -> None:
         pads=(0, 0, 0, 0), relu=True, pool="max"), [node])
 
 
+def _concat(f: _Fuser, node) -> None:
+    """A channel Concat is addressing, not a layer: each input's producer writes its channels at their offset in
+    the Concat's DRAM tensor.  Every input must be written by an engine layer and read by nothing but the Concat."""
+    offset, parts = 0, []
+    for src in node.inputs:
+        owner = next((i for i, lay in enumerate(f.layers) if lay.output == f.alias.get(src) and not lay.out_channels),
+                     None)
+        users = f.net.consumers(src)
+        if owner is None or len(users) != 1 or src == f.net.output or len(f.net.shapes[src]) != 3:
+            raise ScheduleError(f"node {node.name!r}: Concat input {src!r} must be a feature map written by an "
+                                "engine layer and read only by the Concat")
+        parts.append((owner, offset))
+        offset += f.net.shapes[src][0]
+    for owner, start in parts:
+        f.layers[owner] = replace(f.layers[owner], output=node.name, out_offset=start, out_channels=offset)
+    f.alias[node.name] = node.name
+    f.done.add(node.name)
+
+
 def _passthrough(f: _Fuser, node) -> None:
     f.alias[node.name] = f.resolve(node.inputs[0])
     f.done.add(node.name)
@@ -215,7 +234,7 @@ def _passthrough(f: _Fuser, node) -> None:
 
 _HANDLERS = {
     "Conv2d": _conv, "Linear": _conv, "MaxPool": _pool, "AvgPool": _pool, "GlobalAvgPool": _gap, "Add": _add,
-    "ReLU": _relu, "Flatten": _passthrough, "Softmax": _passthrough,
+    "ReLU": _relu, "Flatten": _passthrough, "Softmax": _passthrough, "Concat": _concat,
 }
 
 
@@ -236,6 +255,8 @@ def output_tensor(net: Network, layers: list[EngineLayer]) -> str:
     for node in net.nodes:
         if node.op.kind in ("Flatten", "Softmax"):
             f.alias[node.name] = f.resolve(node.inputs[0])
+        elif node.op.kind == "Concat":
+            f.alias[node.name] = node.name
     return f.resolve(net.output)
 
 

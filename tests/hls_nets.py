@@ -9,6 +9,7 @@ from cgap_ir import (
     Add,
     AvgPool,
     BatchNorm,
+    Concat,
     Conv2d,
     Flatten,
     GlobalAvgPool,
@@ -105,3 +106,20 @@ def wide_net(seed: int = 0) -> Network:
     x = b.add("r3", ReLU(), b.conv("c3", x, 7, 5, k=3, stride=2, pad=1))                     # 2 x 9
     x = b.linear("fc", b.add("flat", Flatten(), b.add("gap", GlobalAvgPool(), x)), 5, 4)
     return Network(f"wide{seed}", (3, 8, 36), tuple(b.nodes), x)
+
+
+def concat_net(seed: int = 0) -> Network:
+    """Return a net whose channel Concats are addressing: two branches off the input concatenated, a conv with a
+    fused max pool over the concat, then a SqueezeNet fire module (squeeze 1x1, expand 1x1 and 3x3 concatenated),
+    GAP and a linear; widths 4, 5, 6, 3, 4, 5."""
+    b = _Builder(seed)
+    a = b.add("ra", ReLU(), b.conv("ca", INPUT, 3, 4))
+    c = b.add("rb", ReLU(), b.conv("cb", INPUT, 3, 5, k=1, pad=0))
+    x = b.add("cat1", Concat(), a, c)                                                       # 9 x 8 x 8
+    x = b.add("mp", MaxPool((2, 2), (2, 2)), b.add("r2", ReLU(), b.conv("c2", x, 9, 6)))     # 6 x 4 x 4
+    s = b.add("rs", ReLU(), b.conv("sq", x, 6, 3, k=1, pad=0))
+    e1 = b.add("re1", ReLU(), b.conv("e1", s, 3, 4, k=1, pad=0))
+    e3 = b.add("re3", ReLU(), b.conv("e3", s, 3, 5))
+    x = b.add("cat2", Concat(), e1, e3)                                                     # 9 x 4 x 4
+    x = b.linear("fc", b.add("flat", Flatten(), b.add("gap", GlobalAvgPool(), x)), 9, 4)
+    return Network(f"concat{seed}", (3, 8, 8), tuple(b.nodes), x)

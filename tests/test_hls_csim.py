@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from cgap.hls import compile_network, export_fpga
+from cgap.hls.export import golden_outputs
+from cgap_ir import executor
 from fpga_model.engine_sim import simulate
 from fpga_model.hw import PRESETS
-from tests.hls_nets import plain_net, relu_net, residual_net, wide_net
+from tests.hls_nets import concat_net, plain_net, relu_net, residual_net, wide_net
 
 # Irregular arrays: most layer widths (1, 4, 5, 7, 36; maps 9, 5, 3, 1) are no multiple of them; ODD_16's small
 # buffers force several output-row and output-channel tiles, the last ones partial.
@@ -31,6 +33,7 @@ WIDE_16 = dataclasses.replace(PRESETS["tiny-test"], name="wide-16b", pox=3, poy=
                               weight_buffer_kib=1, output_buffer_kib=1)
 
 CASES = {"residual-16b": (residual_net, ODD_16), "plain-8b": (plain_net, ODD_8), "wide-16b": (wide_net, WIDE_16),
+         "concat-8b": (concat_net, dataclasses.replace(ODD_8, name="odd-8b-concat")),
          "residual-8b-zcu102": (residual_net, PRESETS["zcu102-8b"]),
          "relu-16b": (relu_net, dataclasses.replace(ODD_16, name="odd-16b-relu"))}
 CASES_BY_HW = {hw.name: make for make, hw in CASES.values()}
@@ -99,6 +102,26 @@ def test_saturations_equal_golden_and_happen(exported):
     layers = exported[0]["verify"]["layers"]
     assert [r["saturations"] for r in layers] == [r["golden_saturations"] for r in layers]
     assert sum(r["saturations"] for r in layers) > 0
+
+
+def test_concat_parts_write_one_tensor_at_one_binary_point():
+    """A Concat is addressing: its parts' layers write their channels at an offset of one DRAM tensor (no copy
+    layer), all at the binary point the widest part needs, and the fixed-point output tracks the float one."""
+    net = concat_net()
+    x = np.random.default_rng(0).normal(0, 1, (100, *net.input_shape))
+    c = compile_network(net, ODD_8, x, "t")
+    parts = [p for p in c.engine.layers if p.layer.out_channels]
+    assert [p.layer.out_offset for p in parts] == [0, 4, 0, 4] and all(p.layer.kind == "conv" for p in parts)
+    assert len({p.quant.out_frac for p in parts if p.layer.output == "cat1"}) == 1
+    assert len(c.layers) == 8                                     # two concats, no layer for either
+    rows = {lay.name: r for lay, r in zip(c.layers, c.program.rows, strict=True)}
+    plane = lambda name: rows[name]["ooy"] * -(-rows[name]["oox"] // c.program.constants["V"])  # noqa: E731
+    assert rows["cb"]["out_off"] == rows["ca"]["out_off"] + 4 * plane("ca")
+    c16 = compile_network(net, ODD_16, x, "t")      # 16 bits: quantisation error far below a wrong binary point's 2x
+    _, yq, _ = golden_outputs(c16, x[:20])
+    fixed = yq * 2.0 ** -c16.engine.tensor_frac(c16.engine.output)
+    float_out = executor.run(net, x[:20]).reshape(20, -1)
+    assert np.max(np.abs(fixed - float_out)) < 0.01 * np.max(np.abs(float_out))
 
 
 def test_wide_net_really_tiles_columns_and_input_channels():

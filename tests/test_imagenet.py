@@ -94,7 +94,7 @@ def test_dse_finds_a_fitting_design_for_the_onnx_wheel_cnns(name):
     assert result.best.resources.fits and result.stats["exact_fronts"] is False
 
 
-@pytest.mark.parametrize("name", ["squeezenet", "bvlc_alexnet"])
+@pytest.mark.parametrize("name", ["inception_v1", "bvlc_alexnet"])
 def test_dse_names_the_op_the_engine_cannot_run(name):
     with pytest.raises(CgapError, match=r"^node '[^']+': op \w+ cannot run on the engine") as err:
         explore(_light(name), get_device("xczu9eg"))

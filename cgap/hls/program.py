@@ -73,8 +73,9 @@ def _fmap_layout(layers: list[EngineLayer], input_shape: tuple[int, int, int], h
     v = layout.act_lanes(hw)
     offsets, top = {INPUT: 0}, layout.tensor_words(input_shape, hw) // v
     for layer in layers:
-        offsets[layer.output] = top
-        top += layout.tensor_words(layer.out_shape, hw) // v
+        if layer.output not in offsets:      # the parts of a Concat share one tensor
+            offsets[layer.output] = top
+            top += layout.tensor_words(layer.tensor_shape, hw) // v
     return offsets, top
 
 
@@ -129,7 +130,7 @@ def _weight_image(program: EngineProgram) -> tuple[np.ndarray, dict]:
 
 
 def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],  # noqa: ANN001 - LayerQuant
-         div_bits: int) -> dict[str, int]:
+         div_bits: int, hw: HwConfig) -> dict[str, int]:
     nif, niy, nix = layer.in_shape
     nof, noy, nox = layer.conv_out
     pkh, pkw = layer.pool_kernel if layer.kind == "conv" and layer.pool else (1, 1)
@@ -138,7 +139,8 @@ def _row(layer: EngineLayer, lq, offsets: dict[str, int], woff: tuple[int, int],
     return dict(
         kind=KIND_CODES[layer.kind], relu=int(layer.relu), pool=POOL_CODES[layer.pool],
         count_pad=int(layer.count_include_pad), has_res=int(layer.residual is not None),
-        in_off=offsets[layer.input], out_off=offsets[layer.output],
+        in_off=offsets[layer.input],
+        out_off=offsets[layer.output] + layer.out_offset * layer.out_shape[1] * layout.row_beats(layer.out_shape[2], hw),
         res_off=offsets[layer.residual] if layer.residual else 0, w_off=woff[0], b_off=woff[1],
         nif=nif, niy=niy, nix=nix, nof=nof, noy=noy, nox=nox, ooy=layer.out_shape[1], oox=layer.out_shape[2],
         kh=layer.kernel[0], kw=layer.kernel[1], sh=layer.stride[0], sw=layer.stride[1],
@@ -215,8 +217,8 @@ def build_program(program: EngineProgram) -> Program:
     offsets, fmap_beats = _fmap_layout(layers, program.input_shape, hw)
     image, woffs = _weight_image(program)
     div_bits = divider_bits(layers, hw)["DIV_ABITS"]
-    rows = [_row(p.layer, p.quant, offsets, woffs[p.layer.name], div_bits) for p in program.layers]
-    shapes = {lay.output: lay.out_shape for lay in layers}
+    rows = [_row(p.layer, p.quant, offsets, woffs[p.layer.name], div_bits, hw) for p in program.layers]
+    shapes = {lay.output: lay.tensor_shape for lay in layers}
     return Program(name=program.name, layers=layers, rows=rows, offsets=offsets, fmap_beats=fmap_beats, weights=image,
                    constants=_constants(layers, rows, hw), recip_rom=_reciprocal_rom(layers, div_bits), input_tensor=INPUT,
                    output_tensor=program.output, input_shape=program.input_shape, output_shape=shapes[program.output])

@@ -96,13 +96,14 @@ def value_node(layer: EngineLayer) -> str:
     return layer.nodes[-1]
 
 
-def _out_frac(max_abs: float, acc_frac: int, hw: HwConfig) -> int:
+def _out_frac(max_abs: float, acc_frac: int, hw: HwConfig, forced: int | None = None) -> int:
     lo, hi = _frac_bounds(hw.act_bits)
-    frac = frac_for(max_abs, hw.act_bits, lo, hi)
+    frac = frac_for(max_abs, hw.act_bits, lo, hi) if forced is None else forced
     return min(max(frac, acc_frac - hw.acc_bits + 1), acc_frac)
 
 
-def _quant_conv(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+def _quant_conv(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig,
+                forced: int | None = None) -> LayerQuant:
     layer = p.layer
     if p.weight is None or p.bias is None:
         raise QuantError(f"layer {layer.name!r}: the program has no weights to quantise (lowered without them)")
@@ -115,7 +116,7 @@ def _quant_conv(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConf
     bias_frac = frac_for(float(np.max(np.abs(bias), initial=0.0)), hw.acc_bits, -hw.acc_bits, 2 * hw.acc_bits)
     w_frac = min(w_frac, bias_frac - in_frac)
     acc_frac = in_frac + w_frac
-    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw)
+    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw, forced)
     wq, _ = to_fixed(weight, w_frac, hw.weight_bits)
     bq, bias_sat = to_fixed(bias, acc_frac, hw.acc_bits)
     if bias_sat:
@@ -125,20 +126,22 @@ def _quant_conv(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConf
                       weight=wq, bias=bq)
 
 
-def _quant_add(layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+def _quant_add(layer: EngineLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig,
+               forced: int | None = None) -> LayerQuant:
     fa, fb = fracs[layer.input], fracs[layer.residual]
     acc_frac = min(max(fa, fb), min(fa, fb) + hw.acc_bits - hw.act_bits - 1)
-    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw)
+    out_frac = _out_frac(ranges[value_node(layer)], acc_frac, hw, forced)
     return LayerQuant(in_frac=fa, out_frac=out_frac, res_frac=fb, acc_frac=acc_frac, in_shift=acc_frac - fa,
                       res_shift=acc_frac - fb, out_shift=acc_frac - out_frac)
 
 
-def _quant_layer(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig) -> LayerQuant:
+def _quant_layer(p: ProgramLayer, fracs: dict[str, int], ranges: dict, hw: HwConfig,
+                 forced: int | None = None) -> LayerQuant:
     layer = p.layer
     if layer.kind == "conv":
-        return _quant_conv(p, fracs, ranges, hw)
+        return _quant_conv(p, fracs, ranges, hw, forced)
     if layer.kind == "add":
-        return _quant_add(layer, fracs, ranges, hw)
+        return _quant_add(layer, fracs, ranges, hw, forced)
     in_frac = fracs[layer.input]
     return LayerQuant(in_frac=in_frac, out_frac=in_frac, acc_frac=in_frac)
 
@@ -152,12 +155,23 @@ def quantize_program(program: EngineProgram, ranges: dict[str, float], calib_ima
     if missing:
         raise QuantError(f"program {program.name!r}: no calibrated range for {missing[0]!r}")
     lo, hi = _frac_bounds(hw.act_bits)
-    fracs = {INPUT: frac_for(ranges[INPUT], hw.act_bits, lo, hi)}
-    layers = []
-    for p in program.layers:
-        lq = _quant_layer(p, fracs, ranges, hw)
-        fracs[p.layer.output] = lq.out_frac
-        layers.append(replace(p, quant=lq))
+    forced: dict[str, int] = {}
+    for _ in range(2):      # the parts of a Concat share a binary point: the least any part wants, on a second pass
+        fracs = {INPUT: frac_for(ranges[INPUT], hw.act_bits, lo, hi)}
+        layers, wanted = [], {}
+        for p in program.layers:
+            lq = _quant_layer(p, fracs, ranges, hw, forced.get(p.layer.output))
+            fracs[p.layer.output] = lq.out_frac
+            layers.append(replace(p, quant=lq))
+            if p.layer.out_channels:
+                wanted[p.layer.output] = min(wanted.get(p.layer.output, lq.out_frac), lq.out_frac)
+        if all(lay.quant.out_frac == wanted.get(lay.layer.output, lay.quant.out_frac) for lay in layers):
+            break
+        forced = wanted
+    for p in layers:
+        if p.layer.out_channels and p.quant.out_frac != wanted[p.layer.output]:
+            raise QuantError(f"layer {p.layer.name!r}: the parts of Concat {p.layer.output!r} cannot share one binary "
+                             f"point ({p.layer.kind} layers keep their input's)")
     return replace(program, layers=tuple(layers), input_frac=fracs[INPUT], calib_images=int(calib_images))
 
 
