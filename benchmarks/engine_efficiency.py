@@ -82,8 +82,9 @@ def _cases():
 
 
 def _imagenet_cases(hw):  # noqa: ANN001, ANN202 - HwConfig of either checkout
-    """Return the onnx wheel's VGG-19 and ResNet-50 (224x224) and a VGG-16 on ``hw``: the engine's input-channel and
-    column tiling runs them on 256 KiB buffers (a checkout without it cannot, so it gets no rows)."""
+    """Return the onnx wheel's VGG-19, ResNet-50 and SqueezeNet (224x224) and a VGG-16 on ``hw``: the engine's
+    input-channel and column tiling runs them on 256 KiB buffers, SqueezeNet's Concats as addressing (a checkout
+    without the tiling cannot, so it gets no rows)."""
     try:
         from fpga_model.schedule import tiling_of  # noqa: F401 - present since the four-loop tiling
         from fpga_model.testnets import vgg_imagenet
@@ -95,7 +96,8 @@ def _imagenet_cases(hw):  # noqa: ANN001, ANN202 - HwConfig of either checkout
     light = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
     return [("vgg16 3x224x224", vgg_imagenet("vgg16"), hw),
             ("vgg19 (onnx wheel) 3x224x224", from_onnx(light / "light_vgg19.onnx"), hw),
-            ("resnet50 (onnx wheel) 3x224x224", from_onnx(light / "light_resnet50.onnx"), hw)]
+            ("resnet50 (onnx wheel) 3x224x224", from_onnx(light / "light_resnet50.onnx"), hw),
+            ("squeezenet (onnx wheel) 3x224x224", from_onnx(light / "light_squeezenet.onnx"), hw)]
 
 
 def measure() -> list[dict]:
