@@ -119,16 +119,14 @@ def _fmap_bursts(channels: np.ndarray, rows: np.ndarray, row_beats: np.ndarray, 
     return np.where(whole_h, channels, 1) * rows * row_beats, np.where(whole_h, 1, channels)
 
 
-def conv_transfers(layer: EngineLayer, hw: HwConfig, blocks: np.ndarray | None = None
-                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Return per tile the (beats per burst, bursts) of each DRAM transfer of a conv layer: ``weights`` (one burst,
-    or one per Pof group when the input channels are tiled), ``biases``, ``input``, ``residual`` and ``output``
-    (the last two on the last input-channel tile only).  A feature-map transfer is one burst of whole planes, one
+def conv_transfers(layer: EngineLayer, hw: HwConfig, t: ConvTiles) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Return per tile of ``t`` (:func:`conv_tiles`) the (beats per burst, bursts) of each DRAM transfer of a conv
+    layer: ``weights`` (one burst, or one per Pof group when the input channels are tiled), ``biases``, ``input``,
+    ``residual`` and ``output`` (the last two on the last input-channel tile only).  A feature-map transfer is one burst of whole planes, one
     per channel of whole rows, or one per row of a column tile (the codegen's loop tripcounts read these too)."""
     nif, niy, _ = layer.in_shape
     nof, noy, nox = layer.conv_out
     vw = layout.weight_lanes(hw)
-    t = conv_tiles(layer, blocks)
     whole_w = layer.x_tile >= nox
     groups = _cdiv(t.tf, hw.pof)
     kk = layer.kernel[0] * layer.kernel[1]
@@ -158,7 +156,7 @@ def conv_transfers(layer: EngineLayer, hw: HwConfig, blocks: np.ndarray | None =
 
 def _conv_tiles(layer: EngineLayer, hw: HwConfig, depth: int, blocks: np.ndarray | None = None) -> TileCosts:
     t = conv_tiles(layer, blocks)
-    x = conv_transfers(layer, hw, blocks)
+    x = conv_transfers(layer, hw, t)
     pkh, pkw = layer.pool_kernel
     out_beats, out_bursts = x["output"]
     w_cycles, w_beats, w_miss = _bursts(hw, x["weights"], x["biases"])

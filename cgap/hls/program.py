@@ -156,7 +156,7 @@ _CONV_TRIPCOUNTS = ("MAX_GROUPS", "MAX_WBEATS", "MAX_BBEATS", "MAX_ISEGS", "MAX_
 def _conv_tripcounts(layer: EngineLayer, hw: HwConfig) -> dict[str, int]:
     """Return the LOOP_TRIPCOUNT maxima of one conv layer's loops over its tiles (the cost model's transfers)."""
     t = conv_tiles(layer)
-    x = conv_transfers(layer, hw)
+    x = conv_transfers(layer, hw, t)
     drain = hw.poy * hw.pox
     blocks = -(-t.tf // hw.pof) * -(-t.ty // hw.poy) * -(-t.tx // hw.pox)
     steps = t.ti * layer.kernel[0] * layer.kernel[1]
