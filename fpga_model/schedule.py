@@ -284,11 +284,12 @@ class BufferUse:
         return self.input_bytes <= limits[0] and self.weight_bytes <= limits[1] and self.output_bytes <= limits[2]
 
 
-def buffer_use(layer: EngineLayer, hw: HwConfig, tiling: Tiling) -> BufferUse:
+def buffer_use(layer: EngineLayer, hw: HwConfig, tiling: Tiling, banks: dict[str, int] | None = None) -> BufferUse:
     """Return the buffer bytes of ``layer`` tiled as ``tiling``: the bank depths the generated engine is compiled
-    with for it (:func:`fpga_model.geometry.layer_depths`, banks of this layer alone) times banks and word size."""
+    with for it (:func:`fpga_model.geometry.layer_depths`, banks of this layer alone, which no tiling changes: pass
+    ``bank_counts([layer], hw)`` to reuse them) times banks and word size."""
     tiled = with_tiling(layer, tiling)
-    banks = bank_counts([tiled], hw)
+    banks = banks or bank_counts([layer], hw)
     d = layer_depths(tiled, hw, banks)
     act, wgt, acc = hw.act_bits / 8, hw.weight_bits / 8, hw.acc_bits / 8
     if layer.kind != "conv":
@@ -393,7 +394,8 @@ class TilingTable:
     def __init__(self, layer: EngineLayer, hw: HwConfig) -> None:
         self.layer, self.hw = layer, hw
         self.tilings = candidate_tilings(layer, hw)
-        use = [buffer_use(layer, hw, t) for t in self.tilings]
+        banks = bank_counts([layer], hw)
+        use = [buffer_use(layer, hw, t, banks) for t in self.tilings]
         self.needs = np.array([[u.input_bytes, u.weight_bytes, u.output_bytes] for u in use], dtype=np.int64)
         self.dominators = self._dominators()
         self.keys: dict[int, tuple[int, ...]] = {}
